@@ -1,0 +1,129 @@
+# flowd -- `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+# Objects go to build/ (release) and build/asan/ (unit tests, fuzz replay).
+
+CC       ?= gcc
+BUILD    := build
+PKGS     := libpq jansson yaml-0.1 rdkafka libcurl lua5.4
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread -lm
+
+# Messages live in fixed buffers (fl_err.msg) and are cut on purpose, so gcc's
+# "may be truncated" analysis (which varies with -O level) is off.
+WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-format-truncation -Werror
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+ASAN     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(wildcard core/*.c api/*.c engine/*.c engine/*/*.c consumers/*.c)
+GEN_SRC  := $(BUILD)/gen/migrations.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
+ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o
+MIGRATIONS := $(sort $(wildcard schemas/sql/[0-9][0-9][0-9]_*.sql))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/asan/fuzz/%-replay)
+
+.PHONY: all build deps run stop stack-start stack-stop stack-status test unit fuzz-replay \
+        fuzz system lint format docs clean
+
+all: build
+build: $(BUILD)/flowd
+
+# ---- set-up ---------------------------------------------------------------------------
+deps:
+	@deploy/deps.sh
+
+# ---- the binary -----------------------------------------------------------------------
+CMD_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cmd/*.c))
+
+$(BUILD)/flowd: $(CMD_OBJ) $(BUILD)/libflowd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/libflowd.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/asan/libflowd.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ASAN) -c -o $@ $<
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ASAN) -c -o $@ $<
+
+# The migrations are compiled into the binary, so `flowd serve` knows the schema
+# version it needs without reading files at run time.
+$(GEN_SRC): $(MIGRATIONS) deploy/embed-migrations.sh
+	@mkdir -p $(@D)
+	deploy/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+# ---- the local stack ------------------------------------------------------------------
+run: deps build
+	@deploy/local/run.sh
+
+stop:
+	@deploy/local/stack.sh stop
+
+stack-start: deps build
+	@deploy/local/stack.sh start
+stack-stop:
+	@deploy/local/stack.sh stop
+stack-status:
+	@deploy/local/stack.sh status
+
+# ---- tests ----------------------------------------------------------------------------
+test: deps build
+	@tests/run-all.sh
+
+unit: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+$(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libflowd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(BUILD)/asan/libflowd.a $(PKG_LIBS) -lcmocka
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@tests/fuzz/replay-all.sh $(FUZZ_REPLAY)
+
+$(BUILD)/asan/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/asan/libflowd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< tests/fuzz/replay.c $(BUILD)/asan/libflowd.a $(PKG_LIBS)
+
+# A coverage-guided campaign (clang's libFuzzer): make fuzz FUZZ_SECONDS=300
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/fuzz/campaign.sh $(FUZZ_SECONDS) $(FUZZ_SRC)
+
+system: deps build
+	@tests/system/run.sh
+
+# ---- hygiene --------------------------------------------------------------------------
+lint:
+	@tests/lint.sh
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+# README's configuration reference is generated from the config table.
+docs: $(BUILD)/flowd
+	@deploy/gen-readme-config.sh $(BUILD)/flowd README.md
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
