@@ -293,7 +293,7 @@ static void test_config_reference_lists_every_key(void **state)
   fl_buf_deinit(&b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_defaults_without_file),
@@ -316,5 +316,7 @@ int main(void)
   };
 
   fl_log_set_level(FL_ERROR);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]); /* one test: a glob on its name */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
