@@ -155,6 +155,10 @@ fl_kafka_props *fl_kafka_props_producer_new(const fl_config_kafka *cfg)
       /* a topic the broker creates on first use gets the broker's partition count,
        * not ours, and breaks the engine's co-partitioning */
       {"allow.auto.create.topics", "false"},
+      /* librdkafka waits 30 s before it believes a topic is missing; flowd's topics are
+       * verified at start, so a missing one is a mistake, reported as FL_EINVAL in 1 s
+       * instead of a time-out (a topic created later is still found within a second) */
+      {"topic.metadata.propagation.max.ms", "1000"},
   };
   fl_kafka_props *props;
 

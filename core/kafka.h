@@ -33,8 +33,9 @@ typedef struct fl_kafka_props fl_kafka_props;
 
 /* Builds the producer's properties: defaults (bootstrap.servers=127.0.0.1:9092,
  * linger.ms=5, no compression, message.timeout.ms=produce_timeout_ms, no automatic topic
- * creation), then cfg->props, then enable.idempotence=true, acks=all and
- * partitioner=murmur2_random (the Java client's partition for a key).
+ * creation, topic.metadata.propagation.max.ms=1000), then cfg->props, then
+ * enable.idempotence=true, acks=all and partitioner=murmur2_random (the Java client's
+ * partition for a key).
  * Ownership: the result is owned by the caller (fl_kafka_props_free). */
 fl_kafka_props *fl_kafka_props_producer_new(const fl_config_kafka *cfg);
 

@@ -156,7 +156,10 @@ fl_rc fl_buf_read_file(fl_buf *b, const char *path, fl_err *err)
     return fl_err_set(err, e == ENOENT ? FL_ENOTFOUND : FL_EIO, "could not open file \"%s\": %s",
                       path, strerror(e));
   }
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+  for (;;) {
+    n = fread(chunk, 1, sizeof(chunk), f);
+    if (n == 0)
+      break;
     rc = fl_buf_append(b, chunk, n, err);
     if (rc != FL_OK) {
       fl_err_prefix(err, "file \"%s\"", path);

@@ -12,7 +12,7 @@
 # FLOWD_KAFKA=mock skips the broker and writes bootstrap "mock" (librdkafka's in-process
 # mock cluster) -- for a quick look outside CI only. It is refused under CI=true: the
 # mock keeps ~5 MB per partition, has no disk and joins groups slowly, so tests against
-# it prove little. NOTE: flowd may not support "mock" yet; the config is written anyway.
+# it prove little. flowd's config then sets librdkafka's `test.mock.num.brokers`.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=common.sh
@@ -60,10 +60,13 @@ write_private() {
 }
 
 write_files() {
-	local pg_port="$1" kafka_port="$2" bootstrap="$3" http="$4" pw url
+	local pg_port="$1" kafka_port="$2" bootstrap="$3" http="$4" pw url kafka_line
 	pw="$(read_value "$FLOWD_VAR/pg/password")"
 	[[ -n "$pw" ]] || die "no password in $FLOWD_VAR/pg/password"
 	url="postgresql://flowd:$pw@127.0.0.1:$pg_port/flowd"
+	# mock: librdkafka starts an in-process mock cluster in each flowd process
+	kafka_line="bootstrap.servers: \"$bootstrap\""
+	[[ "$bootstrap" == mock ]] && kafka_line='test.mock.num.brokers: "1"'
 
 	write_private "$FLOWD_VAR/stack.env" <<EOF
 # written by deploy/local/stack.sh -- source it: . $FLOWD_VAR/stack.env
@@ -83,7 +86,7 @@ http:
 db:
   url: "$url"
 kafka:
-  bootstrap.servers: "$bootstrap"
+  $kafka_line
 engine:
   workflows_dir: "$FLOWD_ROOT/workflows"
 EOF
@@ -100,7 +103,7 @@ stack_start() {
 	"$HERE/pg.sh" start
 	pg_port="$(read_value "$FLOWD_VAR/pg/port")"
 	if [[ "$mode" == mock ]]; then
-		warn "FLOWD_KAFKA=mock: no broker; flowd gets bootstrap.servers \"mock\""
+		warn "FLOWD_KAFKA=mock: no broker; flowd runs librdkafka's in-process mock cluster"
 		bootstrap=mock
 	else
 		read -r kafka_port _ < <("$HERE/kafka.sh" ports)

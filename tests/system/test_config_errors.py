@@ -80,3 +80,14 @@ def test_unknown_command_is_a_usage_error(flowd_factory):
     r = flowd_factory().run("frobnicate")
     assert r.returncode == 2
     assert "unknown command" in r.stderr
+
+
+def test_readme_configuration_reference_is_generated_from_the_table(flowd_factory):
+    from conftest import ROOT
+    r = flowd_factory().run("config", "reference")
+    assert r.returncode == 0, r.stderr
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- config-reference:start -->\n") + len(
+        "<!-- config-reference:start -->\n")
+    end = readme.index("<!-- config-reference:end -->")
+    assert readme[start:end] == r.stdout, "README is stale: run `make docs`"

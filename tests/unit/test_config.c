@@ -280,6 +280,21 @@ static void test_config_unknown_flag_is_rejected(void **state)
   assert_string_equal(err.msg, "--http.prot: error: unknown option");
 }
 
+static void test_config_mock_cluster_is_refused_under_ci(void **state)
+{
+  char *ci[] = { "CI=true", NULL };
+  fl_config_flag flags[] = { { "kafka.test.mock.num.brokers", "1" } };
+  fl_config *cfg = NULL;
+  fl_err err = FL_ERR_INIT;
+
+  (void)state;
+  assert_int_equal(load(NULL, ci, flags, 1, &cfg, &err), FL_EINVAL);
+  assert_non_null(strstr(err.msg, "never used under CI=true"));
+  fl_err_clear(&err);
+  assert_int_equal(load(NULL, NULL, flags, 1, &cfg, &err), FL_OK); /* asked for, outside CI */
+  fl_config_free(cfg);
+}
+
 static void test_config_reference_lists_every_key(void **state)
 {
   fl_buf b;
@@ -312,6 +327,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_config_default_path_order),
     cmocka_unit_test(test_config_bad_duration_is_rejected),
     cmocka_unit_test(test_config_unknown_flag_is_rejected),
+    cmocka_unit_test(test_config_mock_cluster_is_refused_under_ci),
     cmocka_unit_test(test_config_reference_lists_every_key),
   };
 
