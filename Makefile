@@ -10,7 +10,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread
 # Messages live in fixed buffers (fl_err.msg) and are cut on purpose, so gcc's
 # "may be truncated" analysis (which varies with -O level) is off.
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
-            -Wmissing-prototypes -Wno-format-truncation -Werror
+            -Wmissing-prototypes -Wvla -Wno-format-truncation -Werror
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
 ASAN     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -40,31 +40,36 @@ deps:
 CMD_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cmd/*.c))
 
 $(BUILD)/flowd: $(CMD_OBJ) $(BUILD)/libflowd.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/libflowd.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/asan/libflowd.a: $(ASAN_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ASAN) -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) $(ASAN) -c -o $@ $<
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ASAN) -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) $(ASAN) -c -o $@ $<
 
 # The migrations are compiled into the binary, so `flowd serve` knows the schema
 # version it needs without reading files at run time.
@@ -95,14 +100,16 @@ unit: $(UNIT_BIN)
 
 $(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/libflowd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(BUILD)/asan/libflowd.a $(PKG_LIBS) -lcmocka
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(BUILD)/asan/libflowd.a $(PKG_LIBS) -lcmocka
 
 fuzz-replay: $(FUZZ_REPLAY)
 	@tests/fuzz/replay-all.sh $(FUZZ_REPLAY)
 
 $(BUILD)/asan/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/asan/libflowd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< tests/fuzz/replay.c $(BUILD)/asan/libflowd.a $(PKG_LIBS)
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< tests/fuzz/replay.c $(BUILD)/asan/libflowd.a $(PKG_LIBS)
 
 # A coverage-guided campaign (clang's libFuzzer): make fuzz FUZZ_SECONDS=300
 FUZZ_SECONDS ?= 60
@@ -113,11 +120,11 @@ system: deps build
 	@tests/system/run.sh
 
 # ---- hygiene --------------------------------------------------------------------------
-lint:
+lint: deps
 	@tests/lint.sh
 
-format:
-	clang-format -i $(shell git ls-files '*.c' '*.h')
+format: deps
+	.venv/bin/clang-format -i $(shell git ls-files '*.c' '*.h')
 
 # README's configuration reference is generated from the config table.
 docs: $(BUILD)/flowd

@@ -16,7 +16,7 @@ int fl_reply_json_take(struct mg_connection *conn, int status, json_t *body);
 
 /* Sends an application/problem+json body {type, title, status, detail}; `extra`
  * headers (may be NULL) are complete "Name: value\r\n" lines. Returns status. */
-int fl_reply_problem(struct mg_connection *conn, int status, const char *title,
-                     const char *detail, const char *extra);
+int fl_reply_problem(struct mg_connection *conn, int status, const char *title, const char *detail,
+                     const char *extra);
 
 #endif

@@ -19,8 +19,7 @@ typedef struct fl_server fl_server;
  * must outlive the server.
  * Ownership: *out is owned by the caller (fl_server_stop).
  * Errors: FL_EUNAVAIL (cannot bind, e.g. the port is in use). */
-fl_rc fl_server_start(fl_server **out, const fl_config_http *cfg, fl_health *health,
-                      fl_err *err);
+fl_rc fl_server_start(fl_server **out, const fl_config_http *cfg, fl_health *health, fl_err *err);
 
 /* Stops accepting, waits for the workers (mg_stop) and frees. NULL-safe. */
 void fl_server_stop(fl_server *srv);

@@ -21,14 +21,14 @@
 enum { FL_EXIT_OK = 0, FL_EXIT_FAIL = 1, FL_EXIT_USAGE = 2 };
 
 typedef struct fl_cli {
-  const char *config_path;               /* --config, or NULL */
-  fl_config_flag flags[FL_CLI_MAX_FLAGS];
-  size_t nflags;
-  const char *words[FL_CLI_MAX_WORDS];   /* the command and its arguments */
-  size_t nwords;
-  const char *wait;                      /* --wait (topics ensure) */
-  char *const *envp;
-  const sigset_t *stop_signals;          /* blocked in main, awaited by serve */
+    const char *config_path; /* --config, or NULL */
+    fl_config_flag flags[FL_CLI_MAX_FLAGS];
+    size_t nflags;
+    const char *words[FL_CLI_MAX_WORDS]; /* the command and its arguments */
+    size_t nwords;
+    const char *wait; /* --wait (topics ensure) */
+    char *const *envp;
+    const sigset_t *stop_signals; /* blocked in main, awaited by serve */
 } fl_cli;
 
 /* Parses argv into cli (which borrows argv's strings). Errors: FL_EINVAL (usage). */

@@ -11,29 +11,29 @@ extern char **environ;
 
 int main(int argc, char **argv)
 {
-  fl_cli cli = { 0 };
-  fl_err err = FL_ERR_INIT;
-  sigset_t stop;
-  int status;
+    fl_cli cli = {0};
+    fl_err err = FL_ERR_INIT;
+    sigset_t stop;
+    int status;
 
-  /* Block before any thread exists so every thread inherits the mask and only `serve`
+    /* Block before any thread exists so every thread inherits the mask and only `serve`
    * receives SIGINT/SIGTERM, via sigwait (R9): no async signal handler at all. */
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
-  signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
 
-  if (fl_cli_parse(&cli, argc, argv, &err) != FL_OK) {
-    fprintf(stderr, "flowd: %s\n", err.msg);
-    fl_cli_usage();
-    return FL_EXIT_USAGE;
-  }
-  cli.envp = environ;
-  cli.stop_signals = &stop;
+    if (fl_cli_parse(&cli, argc, argv, &err) != FL_OK) {
+        fprintf(stderr, "flowd: %s\n", err.msg);
+        fl_cli_usage();
+        return FL_EXIT_USAGE;
+    }
+    cli.envp = environ;
+    cli.stop_signals = &stop;
 
-  mg_init_library(0); /* process-wide library set-up belongs to main (R8.1) */
-  status = fl_cli_run(&cli);
-  mg_exit_library();
-  return status;
+    mg_init_library(0); /* process-wide library set-up belongs to main (R8.1) */
+    status = fl_cli_run(&cli);
+    mg_exit_library();
+    return status;
 }

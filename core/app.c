@@ -11,118 +11,122 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-#define MAX_MODULES 16
+#define MAX_MODULES       16
 #define EXIT_STOP_TIMEOUT 70 /* EX_SOFTWARE */
 
 typedef struct module {
-  const char *name;
-  fl_app_start_fn start;
-  fl_app_stop_fn stop;
-  void *self;
-  bool started;
+    const char *name;
+    fl_app_start_fn start;
+    fl_app_stop_fn stop;
+    void *self;
+    bool started;
 } module;
 
 struct fl_app {
-  module modules[MAX_MODULES];
-  size_t nmodules;
-  int shutdown_timeout_ms;
-  pthread_mutex_t mu;
-  pthread_cond_t done_cv; /* CLOCK_MONOTONIC */
-  bool done;              /* guarded by mu: the stop finished in time */
+    module modules[MAX_MODULES];
+    size_t nmodules;
+    int shutdown_timeout_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv; /* CLOCK_MONOTONIC */
+    bool done;              /* guarded by mu: the stop finished in time */
 };
 
 void fl_app_new(fl_app **out, int shutdown_timeout_ms)
 {
-  fl_app *app = fl_xcalloc(1, sizeof(*app));
-  pthread_condattr_t attr;
+    fl_app *app = fl_xcalloc(1, sizeof(*app));
+    pthread_condattr_t attr;
 
-  app->shutdown_timeout_ms = shutdown_timeout_ms;
-  pthread_mutex_init(&app->mu, NULL);
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&app->done_cv, &attr);
-  pthread_condattr_destroy(&attr);
-  *out = app;
+    app->shutdown_timeout_ms = shutdown_timeout_ms;
+    pthread_mutex_init(&app->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&app->done_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    *out = app;
 }
 
 void fl_app_free(fl_app *app)
 {
-  if (!app)
-    return;
-  fl_app_stop(app);
-  pthread_cond_destroy(&app->done_cv);
-  pthread_mutex_destroy(&app->mu);
-  free(app);
+    if (!app) {
+        return;
+    }
+    fl_app_stop(app);
+    pthread_cond_destroy(&app->done_cv);
+    pthread_mutex_destroy(&app->mu);
+    free(app);
 }
 
 void fl_app_add(fl_app *app, const char *name, fl_app_start_fn start, fl_app_stop_fn stop,
                 void *self)
 {
-  fl_assert(app->nmodules < MAX_MODULES);
-  app->modules[app->nmodules++] = (module){ name, start, stop, self, false };
+    fl_assert(app->nmodules < MAX_MODULES);
+    app->modules[app->nmodules++] = (module){name, start, stop, self, false};
 }
 
 static void stop_modules(fl_app *app)
 {
-  for (size_t i = app->nmodules; i-- > 0;) {
-    module *m = &app->modules[i];
-    if (!m->started)
-      continue;
-    m->stop(m->self);
-    m->started = false;
-    fl_log(FL_INFO, "module.stopped", FL_STR("module", m->name));
-  }
+    for (size_t i = app->nmodules; i-- > 0;) {
+        module *m = &app->modules[i];
+        if (!m->started) {
+            continue;
+        }
+        m->stop(m->self);
+        m->started = false;
+        fl_log(FL_INFO, "module.stopped", FL_STR("module", m->name));
+    }
 }
 
 fl_rc fl_app_start(fl_app *app, fl_err *err)
 {
-  for (size_t i = 0; i < app->nmodules; i++) {
-    module *m = &app->modules[i];
-    fl_rc rc = m->start(m->self, err);
-    if (rc != FL_OK) {
-      fl_err_prefix(err, "could not start %s", m->name);
-      stop_modules(app);
-      return rc;
+    for (size_t i = 0; i < app->nmodules; i++) {
+        module *m = &app->modules[i];
+        fl_rc rc = m->start(m->self, err);
+        if (rc != FL_OK) {
+            fl_err_prefix(err, "could not start %s", m->name);
+            stop_modules(app);
+            return rc;
+        }
+        m->started = true;
+        fl_log(FL_INFO, "module.started", FL_STR("module", m->name));
     }
-    m->started = true;
-    fl_log(FL_INFO, "module.started", FL_STR("module", m->name));
-  }
-  return FL_OK;
+    return FL_OK;
 }
 
 /* Waits for the stop to finish; past the bound it ends the process: a stuck stop must
  * not keep a process manager waiting, and SIGKILL would lose the log line. */
 static void *watchdog_main(void *arg)
 {
-  fl_app *app = arg;
-  int64_t deadline = fl_clock_mono_ms(fl_clock_system()) + app->shutdown_timeout_ms;
-  struct timespec until = { .tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000L };
+    fl_app *app = arg;
+    int64_t deadline = fl_clock_mono_ms(fl_clock_system()) + app->shutdown_timeout_ms;
+    struct timespec until = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000L};
 
-  pthread_mutex_lock(&app->mu);
-  while (!app->done && pthread_cond_timedwait(&app->done_cv, &app->mu, &until) == 0)
-    ;
-  if (!app->done) {
-    fl_log(FL_ERROR, "shutdown.timeout", FL_INT("timeout_ms", app->shutdown_timeout_ms));
-    _exit(EXIT_STOP_TIMEOUT);
-  }
-  pthread_mutex_unlock(&app->mu);
-  return NULL;
+    pthread_mutex_lock(&app->mu);
+    while (!app->done && pthread_cond_timedwait(&app->done_cv, &app->mu, &until) == 0)
+        ;
+    if (!app->done) {
+        fl_log(FL_ERROR, "shutdown.timeout", FL_INT("timeout_ms", app->shutdown_timeout_ms));
+        _exit(EXIT_STOP_TIMEOUT);
+    }
+    pthread_mutex_unlock(&app->mu);
+    return NULL;
 }
 
 void fl_app_stop(fl_app *app)
 {
-  pthread_t watchdog;
-  bool watched;
+    pthread_t watchdog;
+    bool watched;
 
-  if (!app)
-    return;
-  app->done = false;
-  watched = pthread_create(&watchdog, NULL, watchdog_main, app) == 0;
-  stop_modules(app);
-  pthread_mutex_lock(&app->mu);
-  app->done = true;
-  pthread_cond_signal(&app->done_cv);
-  pthread_mutex_unlock(&app->mu);
-  if (watched)
-    pthread_join(watchdog, NULL);
+    if (!app) {
+        return;
+    }
+    app->done = false;
+    watched = pthread_create(&watchdog, NULL, watchdog_main, app) == 0;
+    stop_modules(app);
+    pthread_mutex_lock(&app->mu);
+    app->done = true;
+    pthread_cond_signal(&app->done_cv);
+    pthread_mutex_unlock(&app->mu);
+    if (watched) {
+        pthread_join(watchdog, NULL);
+    }
 }

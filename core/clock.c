@@ -6,36 +6,36 @@
 
 static int64_t read_clock(clockid_t id)
 {
-  struct timespec ts;
+    struct timespec ts;
 
-  clock_gettime(id, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t system_now_ms(void *arg)
 {
-  (void)arg;
-  return read_clock(CLOCK_REALTIME);
+    (void)arg;
+    return read_clock(CLOCK_REALTIME);
 }
 
 static int64_t system_mono_ms(void *arg)
 {
-  (void)arg;
-  return read_clock(CLOCK_MONOTONIC);
+    (void)arg;
+    return read_clock(CLOCK_MONOTONIC);
 }
 
 const fl_clock *fl_clock_system(void)
 {
-  static const fl_clock sys = { system_now_ms, system_mono_ms, NULL };
-  return &sys;
+    static const fl_clock sys = {system_now_ms, system_mono_ms, NULL};
+    return &sys;
 }
 
 void fl_clock_format_rfc3339(int64_t ms, char *out, size_t size)
 {
-  time_t secs = (time_t)(ms / 1000);
-  struct tm tm;
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
 
-  gmtime_r(&secs, &tm);
-  snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    gmtime_r(&secs, &tm);
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }

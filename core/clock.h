@@ -8,16 +8,22 @@
 #include <stdint.h>
 
 typedef struct fl_clock {
-  int64_t (*now_ms)(void *arg);  /* wall clock, ms since the Unix epoch */
-  int64_t (*mono_ms)(void *arg); /* monotonic, for timeouts and durations */
-  void *arg;
+    int64_t (*now_ms)(void *arg);  /* wall clock, ms since the Unix epoch */
+    int64_t (*mono_ms)(void *arg); /* monotonic, for timeouts and durations */
+    void *arg;
 } fl_clock;
 
 /* The real clocks (CLOCK_REALTIME, CLOCK_MONOTONIC). Borrowed, static. */
 const fl_clock *fl_clock_system(void);
 
-static inline int64_t fl_clock_now_ms(const fl_clock *c) { return c->now_ms(c->arg); }
-static inline int64_t fl_clock_mono_ms(const fl_clock *c) { return c->mono_ms(c->arg); }
+static inline int64_t fl_clock_now_ms(const fl_clock *c)
+{
+    return c->now_ms(c->arg);
+}
+static inline int64_t fl_clock_mono_ms(const fl_clock *c)
+{
+    return c->mono_ms(c->arg);
+}
 
 /* RFC 3339 UTC with milliseconds: "2026-01-05T10:00:00.123Z" (needs 25 bytes). */
 void fl_clock_format_rfc3339(int64_t ms, char *out, size_t size);

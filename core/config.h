@@ -17,79 +17,79 @@
 #include "core/mem.h"
 
 typedef struct fl_config_http {
-  char *listen;             /* "127.0.0.1" */
-  int port;                 /* 8080 */
-  int threads;              /* civetweb worker threads */
-  long long max_body_bytes; /* request bodies are capped before parsing */
-  int request_timeout_ms;
+    char *listen;             /* "127.0.0.1" */
+    int port;                 /* 8080 */
+    int threads;              /* civetweb worker threads */
+    long long max_body_bytes; /* request bodies are capped before parsing */
+    int request_timeout_ms;
 } fl_config_http;
 
 typedef struct fl_config_db {
-  char *url;       /* libpq URI or key=value string (secret); "" = PG* variables */
-  int pool_size;
-  int connect_timeout_ms;
-  int statement_timeout_ms;
+    char *url; /* libpq URI or key=value string (secret); "" = PG* variables */
+    int pool_size;
+    int connect_timeout_ms;
+    int statement_timeout_ms;
 } fl_config_db;
 
 typedef struct fl_config_prop {
-  char *key;
-  char *value;
+    char *key;
+    char *value;
 } fl_config_prop;
 
 /* The topic names, in the order of ARCHITECTURE.md section 2. */
-#define FL_TOPIC_LIST(X)                                               \
-  X(conversation_events, "conversation.events", "engine input")       \
-  X(flowd_events, "flowd.events", "engine input")                     \
-  X(appointment_events, "appointment.events", "engine input")         \
-  X(order_events, "order.events", "engine input")                     \
-  X(internal, "flowd.internal", "outbox only -> engine")              \
-  X(ai_responses, "ai.responses", "assistant replies")                \
-  X(workflow_events, "workflow.events", "instance lifecycle, external") \
-  X(business_analytics, "business.analytics", "periodic aggregates")  \
-  X(system_monitoring, "system.monitoring", "health and error events") \
-  X(dead_letter, "dead.letter.queue", "poison events")
+#define FL_TOPIC_LIST(X)                                                  \
+    X(conversation_events, "conversation.events", "engine input")         \
+    X(flowd_events, "flowd.events", "engine input")                       \
+    X(appointment_events, "appointment.events", "engine input")           \
+    X(order_events, "order.events", "engine input")                       \
+    X(internal, "flowd.internal", "outbox only -> engine")                \
+    X(ai_responses, "ai.responses", "assistant replies")                  \
+    X(workflow_events, "workflow.events", "instance lifecycle, external") \
+    X(business_analytics, "business.analytics", "periodic aggregates")    \
+    X(system_monitoring, "system.monitoring", "health and error events")  \
+    X(dead_letter, "dead.letter.queue", "poison events")
 
 typedef struct fl_config_topics {
 #define X(field, name, help) char *field;
-  FL_TOPIC_LIST(X)
+    FL_TOPIC_LIST(X)
 #undef X
-  int partitions;          /* every topic gets this count (engine co-partitioning) */
-  int replication_factor;
+    int partitions; /* every topic gets this count (engine co-partitioning) */
+    int replication_factor;
 } fl_config_topics;
 
 typedef struct fl_config_kafka {
-  fl_config_prop *props;   /* the verbatim `kafka:` map (bootstrap.servers, ...) */
-  size_t nprops;
-  int metadata_timeout_ms; /* one metadata request (readiness, topic checks) */
-  int produce_timeout_ms;  /* bound on waiting for a delivery report */
-  fl_config_topics topics;
+    fl_config_prop *props; /* the verbatim `kafka:` map (bootstrap.servers, ...) */
+    size_t nprops;
+    int metadata_timeout_ms; /* one metadata request (readiness, topic checks) */
+    int produce_timeout_ms;  /* bound on waiting for a delivery report */
+    fl_config_topics topics;
 } fl_config_kafka;
 
 typedef struct fl_config_engine {
-  char *group;             /* consumer group of the engine */
-  char *instance_id;       /* group.instance.id (static membership); "" = host name */
-  char *workflows_dir;     /* shipped definitions */
+    char *group;         /* consumer group of the engine */
+    char *instance_id;   /* group.instance.id (static membership); "" = host name */
+    char *workflows_dir; /* shipped definitions */
 } fl_config_engine;
 
 typedef struct fl_config_log {
-  char *level;             /* debug | info | warn | error */
+    char *level; /* debug | info | warn | error */
 } fl_config_log;
 
 typedef struct fl_config {
-  char *path;              /* the YAML file loaded, or NULL when none */
-  fl_config_http http;
-  fl_config_db db;
-  fl_config_kafka kafka;
-  fl_config_engine engine;
-  fl_config_log log;
-  int shutdown_timeout_ms;
-  int health_interval_ms;
+    char *path; /* the YAML file loaded, or NULL when none */
+    fl_config_http http;
+    fl_config_db db;
+    fl_config_kafka kafka;
+    fl_config_engine engine;
+    fl_config_log log;
+    int shutdown_timeout_ms;
+    int health_interval_ms;
 } fl_config;
 
 /* One `--key=value` flag. */
 typedef struct fl_config_flag {
-  const char *key;
-  const char *value;
+    const char *key;
+    const char *value;
 } fl_config_flag;
 
 /* Loads the configuration. `path` may be NULL (no file); envp is the process

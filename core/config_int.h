@@ -13,24 +13,29 @@
 
 #define FL_CONFIG_MAX_KAFKA_PROPS 256
 
-typedef enum fl_config_type { FL_CONFIG_STR, FL_CONFIG_INT, FL_CONFIG_BYTES, FL_CONFIG_DURATION } fl_config_type;
+typedef enum fl_config_type {
+    FL_CONFIG_STR,
+    FL_CONFIG_INT,
+    FL_CONFIG_BYTES,
+    FL_CONFIG_DURATION
+} fl_config_type;
 
 typedef struct fl_config_opt {
-  const char *key;          /* dotted YAML path; the env name is derived from it */
-  fl_config_type type;
-  size_t offset;            /* into fl_config */
-  const char *def;          /* parsed like any other input, so defaults are checked too */
-  long long min, max;       /* for numbers (durations in ms, sizes in bytes) */
-  bool secret;              /* redacted in dumps and logs */
-  const char *const *choices; /* for strings with a closed set of values */
-  const char *help;
+    const char *key; /* dotted YAML path; the env name is derived from it */
+    fl_config_type type;
+    size_t offset;              /* into fl_config */
+    const char *def;            /* parsed like any other input, so defaults are checked too */
+    long long min, max;         /* for numbers (durations in ms, sizes in bytes) */
+    bool secret;                /* redacted in dumps and logs */
+    const char *const *choices; /* for strings with a closed set of values */
+    const char *help;
 } fl_config_opt;
 
 /* Where a value came from, for error messages: "flowd.yaml:3:9" or "FLOWD_HTTP_PORT". */
 typedef struct fl_config_origin {
-  const char *file;
-  size_t line, col;         /* 1-based; 0 when not from a file */
-  const char *name;         /* env var or flag, when not from a file */
+    const char *file;
+    size_t line, col; /* 1-based; 0 when not from a file */
+    const char *name; /* env var or flag, when not from a file */
 } fl_config_origin;
 
 /* The table, in the order dumps and the reference list it. */
@@ -45,7 +50,7 @@ bool fl_config__is_section(const char *key);
 
 /* Sets err to "<where>: error: <what>" and returns FL_EINVAL. */
 fl_rc fl_config__error(fl_err *err, const fl_config_origin *o, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Parses value for row o and stores it in cfg. Errors: FL_EINVAL. */
 fl_rc fl_config__set(fl_config *cfg, const fl_config_opt *o, const char *value,

@@ -22,16 +22,16 @@
 #include "core/mem.h"
 
 enum {
-  POLL_MS = 100,        /* poll thread wake-up: bounds the stop latency (R9.3) */
-  PURGE_DRAIN_MS = 500, /* serving the delivery reports of purged messages on close */
+    POLL_MS = 100,        /* poll thread wake-up: bounds the stop latency (R9.3) */
+    PURGE_DRAIN_MS = 500, /* serving the delivery reports of purged messages on close */
 };
 
 /* ---- properties -------------------------------------------------------------------- */
 
 struct fl_kafka_props {
-  fl_config_prop *items; /* key and value owned, in the order librdkafka applies them */
-  size_t n;
-  size_t cap;
+    fl_config_prop *items; /* key and value owned, in the order librdkafka applies them */
+    size_t n;
+    size_t cap;
 };
 
 /* librdkafka accepts several names for some settings; the last one applied wins. */
@@ -43,71 +43,72 @@ static const char *const aliases[][2] = {
 
 static bool same_setting(const char *a, const char *b)
 {
-  bool same = strcmp(a, b) == 0;
+    bool same = strcmp(a, b) == 0;
 
-  for (size_t i = 0; !same && i < sizeof(aliases) / sizeof(aliases[0]); i++) {
-    same = (strcmp(a, aliases[i][0]) == 0 && strcmp(b, aliases[i][1]) == 0) ||
-           (strcmp(a, aliases[i][1]) == 0 && strcmp(b, aliases[i][0]) == 0);
-  }
-  return same;
+    for (size_t i = 0; !same && i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+        same = (strcmp(a, aliases[i][0]) == 0 && strcmp(b, aliases[i][1]) == 0) ||
+               (strcmp(a, aliases[i][1]) == 0 && strcmp(b, aliases[i][0]) == 0);
+    }
+    return same;
 }
 
 /* Removes every earlier value of the setting (under any of its names) and appends the
  * new one, so that the list holds each setting once, in a well-defined order. */
 static void props_set(fl_kafka_props *props, const char *key, const char *value)
 {
-  size_t i = 0;
+    size_t i = 0;
 
-  while (i < props->n) {
-    if (same_setting(props->items[i].key, key)) {
-      free(props->items[i].key);
-      free(props->items[i].value);
-      memmove(&props->items[i], &props->items[i + 1], (props->n - i - 1) * sizeof(props->items[0]));
-      props->n--;
-    } else {
-      i++;
+    while (i < props->n) {
+        if (same_setting(props->items[i].key, key)) {
+            free(props->items[i].key);
+            free(props->items[i].value);
+            memmove(&props->items[i], &props->items[i + 1],
+                    (props->n - i - 1) * sizeof(props->items[0]));
+            props->n--;
+        } else {
+            i++;
+        }
     }
-  }
-  if (props->n == props->cap) {
-    props->cap = props->cap ? props->cap * 2 : 16;
-    props->items = fl_xrealloc(props->items, props->cap * sizeof(props->items[0]));
-  }
-  props->items[props->n].key = fl_xstrdup(key);
-  props->items[props->n].value = fl_xstrdup(value);
-  props->n++;
+    if (props->n == props->cap) {
+        props->cap = props->cap ? props->cap * 2 : 16;
+        props->items = fl_xrealloc(props->items, props->cap * sizeof(props->items[0]));
+    }
+    props->items[props->n].key = fl_xstrdup(key);
+    props->items[props->n].value = fl_xstrdup(value);
+    props->n++;
 }
 
 const char *fl_kafka_props_get(const fl_kafka_props *props, const char *key)
 {
-  for (size_t i = 0; i < props->n; i++) {
-    if (same_setting(props->items[i].key, key)) {
-      return props->items[i].value;
+    for (size_t i = 0; i < props->n; i++) {
+        if (same_setting(props->items[i].key, key)) {
+            return props->items[i].value;
+        }
     }
-  }
-  return NULL;
+    return NULL;
 }
 
 void fl_kafka_props_free(fl_kafka_props *props)
 {
-  if (!props) {
-    return;
-  }
-  for (size_t i = 0; i < props->n; i++) {
-    free(props->items[i].key);
-    free(props->items[i].value);
-  }
-  free(props->items);
-  free(props);
+    if (!props) {
+        return;
+    }
+    for (size_t i = 0; i < props->n; i++) {
+        free(props->items[i].key);
+        free(props->items[i].value);
+    }
+    free(props->items);
+    free(props);
 }
 
 static bool same_value(const char *key, const char *a, const char *b)
 {
-  if (strcasecmp(a, b) == 0) {
-    return true;
-  }
-  /* "-1" is librdkafka's own spelling of acks=all */
-  return same_setting(key, "acks") && (strcmp(a, "-1") == 0 || strcmp(b, "-1") == 0) &&
-         (strcasecmp(a, "all") == 0 || strcasecmp(b, "all") == 0);
+    if (strcasecmp(a, b) == 0) {
+        return true;
+    }
+    /* "-1" is librdkafka's own spelling of acks=all */
+    return same_setting(key, "acks") && (strcmp(a, "-1") == 0 || strcmp(b, "-1") == 0) &&
+           (strcasecmp(a, "all") == 0 || strcasecmp(b, "all") == 0);
 }
 
 /* Sets a value flowd's correctness depends on. The map's value is not logged: it could
@@ -115,182 +116,183 @@ static bool same_value(const char *key, const char *a, const char *b)
 static void props_force(fl_kafka_props *props, const char *client, const char *key,
                         const char *value)
 {
-  const char *was = fl_kafka_props_get(props, key);
+    const char *was = fl_kafka_props_get(props, key);
 
-  if (was && !same_value(key, was, value)) {
-    fl_log(FL_WARN, "kafka.config.overridden", FL_STR("client", client), FL_STR("key", key),
-           FL_STR("value", value));
-  }
-  props_set(props, key, value);
+    if (was && !same_value(key, was, value)) {
+        fl_log(FL_WARN, "kafka.config.overridden", FL_STR("client", client), FL_STR("key", key),
+               FL_STR("value", value));
+    }
+    props_set(props, key, value);
 }
 
 static fl_kafka_props *props_with_map(const fl_config_kafka *cfg, const char *const (*defs)[2],
                                       size_t ndefs)
 {
-  fl_kafka_props *props = fl_xcalloc(1, sizeof(*props));
+    fl_kafka_props *props = fl_xcalloc(1, sizeof(*props));
 
-  props_set(props, "bootstrap.servers", "127.0.0.1:9092");
-  props_set(props, "client.id", "flowd");
-  /* librdkafka backs off up to 10 s between reconnects; 1 s lets readiness, probed
+    props_set(props, "bootstrap.servers", "127.0.0.1:9092");
+    props_set(props, "client.id", "flowd");
+    /* librdkafka backs off up to 10 s between reconnects; 1 s lets readiness, probed
    * every second, recover about as soon as the broker is back */
-  props_set(props, "reconnect.backoff.max.ms", "1000");
-  for (size_t i = 0; i < ndefs; i++) {
-    props_set(props, defs[i][0], defs[i][1]);
-  }
-  for (size_t i = 0; i < cfg->nprops; i++) {
-    props_set(props, cfg->props[i].key, cfg->props[i].value);
-  }
-  return props;
+    props_set(props, "reconnect.backoff.max.ms", "1000");
+    for (size_t i = 0; i < ndefs; i++) {
+        props_set(props, defs[i][0], defs[i][1]);
+    }
+    for (size_t i = 0; i < cfg->nprops; i++) {
+        props_set(props, cfg->props[i].key, cfg->props[i].value);
+    }
+    return props;
 }
 
 fl_kafka_props *fl_kafka_props_producer_new(const fl_config_kafka *cfg)
 {
-  char timeout[32];
-  const char *const defs[][2] = {
-      {"linger.ms", "5"},
-      {"compression.codec", "none"},
-      /* a message that cannot be delivered while its caller waits fails then, rather
+    char timeout[32];
+    const char *const defs[][2] = {
+        {"linger.ms", "5"},
+        {"compression.codec", "none"},
+        /* a message that cannot be delivered while its caller waits fails then, rather
        * than being written minutes after the caller answered 503 */
-      {"message.timeout.ms", timeout},
-      /* a topic the broker creates on first use gets the broker's partition count,
+        {"message.timeout.ms", timeout},
+        /* a topic the broker creates on first use gets the broker's partition count,
        * not ours, and breaks the engine's co-partitioning */
-      {"allow.auto.create.topics", "false"},
-      /* librdkafka waits 30 s before it believes a topic is missing; flowd's topics are
+        {"allow.auto.create.topics", "false"},
+        /* librdkafka waits 30 s before it believes a topic is missing; flowd's topics are
        * verified at start, so a missing one is a mistake, reported as FL_EINVAL in 1 s
        * instead of a time-out (a topic created later is still found within a second) */
-      {"topic.metadata.propagation.max.ms", "1000"},
-  };
-  fl_kafka_props *props;
+        {"topic.metadata.propagation.max.ms", "1000"},
+    };
+    fl_kafka_props *props;
 
-  snprintf(timeout, sizeof(timeout), "%d",
-           cfg->produce_timeout_ms > 0 ? cfg->produce_timeout_ms : 30000);
-  props = props_with_map(cfg, defs, sizeof(defs) / sizeof(defs[0]));
-  props_force(props, "producer", "enable.idempotence", "true");
-  props_force(props, "producer", "acks", "all");
-  /* the Java client's partitioner: the same key lands on the same partition number,
+    snprintf(timeout, sizeof(timeout), "%d",
+             cfg->produce_timeout_ms > 0 ? cfg->produce_timeout_ms : 30000);
+    props = props_with_map(cfg, defs, sizeof(defs) / sizeof(defs[0]));
+    props_force(props, "producer", "enable.idempotence", "true");
+    props_force(props, "producer", "acks", "all");
+    /* the Java client's partitioner: the same key lands on the same partition number,
    * whichever client produced it */
-  props_force(props, "producer", "partitioner", "murmur2_random");
-  return props;
+    props_force(props, "producer", "partitioner", "murmur2_random");
+    return props;
 }
 
 fl_rc fl_kafka_props_consumer_new(fl_kafka_props **out, const fl_config_kafka *cfg,
                                   const fl_config_engine *engine, const char *host, fl_err *err)
 {
-  static const char *const defs[][2] = {
-      {"auto.offset.reset", "earliest"},
-      {"isolation.level", "read_committed"},
-      {"session.timeout.ms", "30000"},
-  };
-  const char *instance = engine->instance_id && *engine->instance_id ? engine->instance_id : host;
-  fl_kafka_props *props;
+    static const char *const defs[][2] = {
+        {"auto.offset.reset", "earliest"},
+        {"isolation.level", "read_committed"},
+        {"session.timeout.ms", "30000"},
+    };
+    const char *instance = engine->instance_id && *engine->instance_id ? engine->instance_id : host;
+    fl_kafka_props *props;
 
-  *out = NULL;
-  if (!engine->group || !*engine->group) {
-    return fl_err_set(err, FL_EINVAL, "cannot join a Kafka consumer group without a name");
-  }
-  if (!instance || !*instance) {
-    return fl_err_set(err, FL_EINVAL,
-                      "cannot choose a Kafka group.instance.id: no engine instance id "
-                      "is configured and the host name is unknown");
-  }
-  props = props_with_map(cfg, defs, sizeof(defs) / sizeof(defs[0]));
-  props_force(props, "consumer", "group.id", engine->group);
-  props_force(props, "consumer", "group.instance.id", instance);
-  /* range puts the same partition number of every input topic on one member */
-  props_force(props, "consumer", "partition.assignment.strategy", "range");
-  /* an offset is stored only after the Postgres commit (fl_kafka_consumer_store_offset),
+    *out = NULL;
+    if (!engine->group || !*engine->group) {
+        return fl_err_set(err, FL_EINVAL, "cannot join a Kafka consumer group without a name");
+    }
+    if (!instance || !*instance) {
+        return fl_err_set(err, FL_EINVAL,
+                          "cannot choose a Kafka group.instance.id: no engine instance id "
+                          "is configured and the host name is unknown");
+    }
+    props = props_with_map(cfg, defs, sizeof(defs) / sizeof(defs[0]));
+    props_force(props, "consumer", "group.id", engine->group);
+    props_force(props, "consumer", "group.instance.id", instance);
+    /* range puts the same partition number of every input topic on one member */
+    props_force(props, "consumer", "partition.assignment.strategy", "range");
+    /* an offset is stored only after the Postgres commit (fl_kafka_consumer_store_offset),
    * and only stored offsets are committed */
-  props_force(props, "consumer", "enable.auto.offset.store", "false");
-  props_force(props, "consumer", "enable.auto.commit", "true");
-  *out = props;
-  return FL_OK;
+    props_force(props, "consumer", "enable.auto.offset.store", "false");
+    props_force(props, "consumer", "enable.auto.commit", "true");
+    *out = props;
+    return FL_OK;
 }
 
 /* ---- librdkafka handles ------------------------------------------------------------ */
 
 static fl_log_level level_from_syslog(int level)
 {
-  if (level <= 3) {
-    return FL_ERROR;
-  }
-  if (level == 4) {
-    return FL_WARN;
-  }
-  return level <= 6 ? FL_INFO : FL_DEBUG;
+    if (level <= 3) {
+        return FL_ERROR;
+    }
+    if (level == 4) {
+        return FL_WARN;
+    }
+    return level <= 6 ? FL_INFO : FL_DEBUG;
 }
 
 /* Called from librdkafka's threads, which forbid calling back into librdkafka here. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-  (void)rk;
-  fl_log(level_from_syslog(level), "kafka.log", FL_STR("fac", fac), FL_STR("msg", buf));
+    (void)rk;
+    fl_log(level_from_syslog(level), "kafka.log", FL_STR("fac", fac), FL_STR("msg", buf));
 }
 
 void fl_kafka__log_error(rd_kafka_t *rk, rd_kafka_resp_err_t code, const char *reason)
 {
-  char why[256];
+    char why[256];
 
-  if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    rd_kafka_fatal_error(rk, why, sizeof(why));
-    fl_log(FL_ERROR, "kafka.fatal", FL_STR("client", rd_kafka_name(rk)), FL_STR("error", why));
-  } else {
-    fl_log(FL_WARN, "kafka.error", FL_STR("client", rd_kafka_name(rk)),
-           FL_STR("code", rd_kafka_err2name(code)), FL_STR("error", reason));
-  }
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        fl_log(FL_ERROR, "kafka.fatal", FL_STR("client", rd_kafka_name(rk)), FL_STR("error", why));
+    } else {
+        fl_log(FL_WARN, "kafka.error", FL_STR("client", rd_kafka_name(rk)),
+               FL_STR("code", rd_kafka_err2name(code)), FL_STR("error", reason));
+    }
 }
 
 static bool is_secret_key(const char *key)
 {
-  return strstr(key, "sasl.") || strstr(key, "ssl.") || strstr(key, "password") ||
-         strstr(key, "secret");
+    return strstr(key, "sasl.") || strstr(key, "ssl.") || strstr(key, "password") ||
+           strstr(key, "secret");
 }
 
 fl_rc fl_kafka__conf_new(const fl_kafka_props *props, void *opaque, rd_kafka_conf_t **out,
                          fl_err *err)
 {
-  char why[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  fl_rc rc = FL_OK;
+    char why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    fl_rc rc = FL_OK;
 
-  *out = NULL;
-  for (size_t i = 0; i < props->n && rc == FL_OK; i++) {
-    const char *key = props->items[i].key;
-    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, props->items[i].value, why, sizeof(why));
-    if (res == RD_KAFKA_CONF_UNKNOWN) {
-      rc = fl_err_set(err, FL_EINVAL, "unknown Kafka setting \"%s\"", key);
-    } else if (res != RD_KAFKA_CONF_OK) {
-      /* librdkafka's reason quotes the value, which may be a secret */
-      rc = fl_err_set(err, FL_EINVAL, "invalid value for Kafka setting \"%s\"%s%s", key,
-                      is_secret_key(key) ? "" : ": ", is_secret_key(key) ? "" : why);
+    *out = NULL;
+    for (size_t i = 0; i < props->n && rc == FL_OK; i++) {
+        const char *key = props->items[i].key;
+        rd_kafka_conf_res_t res =
+            rd_kafka_conf_set(conf, key, props->items[i].value, why, sizeof(why));
+        if (res == RD_KAFKA_CONF_UNKNOWN) {
+            rc = fl_err_set(err, FL_EINVAL, "unknown Kafka setting \"%s\"", key);
+        } else if (res != RD_KAFKA_CONF_OK) {
+            /* librdkafka's reason quotes the value, which may be a secret */
+            rc = fl_err_set(err, FL_EINVAL, "invalid value for Kafka setting \"%s\"%s%s", key,
+                            is_secret_key(key) ? "" : ": ", is_secret_key(key) ? "" : why);
+        }
     }
-  }
-  if (rc != FL_OK) {
-    goto out;
-  }
-  rd_kafka_conf_set_log_cb(conf, log_cb);
-  rd_kafka_conf_set_opaque(conf, opaque);
-  *out = conf;
-  conf = NULL;
+    if (rc != FL_OK) {
+        goto out;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    *out = conf;
+    conf = NULL;
 out:
-  if (conf) {
-    rd_kafka_conf_destroy(conf);
-  }
-  return rc;
+    if (conf) {
+        rd_kafka_conf_destroy(conf);
+    }
+    return rc;
 }
 
 fl_rc fl_kafka__client_new(rd_kafka_type_t type, rd_kafka_conf_t **conf, rd_kafka_t **out,
                            fl_err *err)
 {
-  char why[512];
-  rd_kafka_t *rk = rd_kafka_new(type, *conf, why, sizeof(why));
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(type, *conf, why, sizeof(why));
 
-  if (!rk) {
-    return fl_err_set(err, FL_EINVAL, "could not create Kafka %s: %s",
-                      type == RD_KAFKA_PRODUCER ? "producer" : "consumer", why);
-  }
-  *conf = NULL; /* now owned by rk */
-  *out = rk;
-  return FL_OK;
+    if (!rk) {
+        return fl_err_set(err, FL_EINVAL, "could not create Kafka %s: %s",
+                          type == RD_KAFKA_PRODUCER ? "producer" : "consumer", why);
+    }
+    *conf = NULL; /* now owned by rk */
+    *out = rk;
+    return FL_OK;
 }
 
 /* ---- producer ---------------------------------------------------------------------- */
@@ -298,264 +300,264 @@ fl_rc fl_kafka__client_new(rd_kafka_type_t type, rd_kafka_conf_t **conf, rd_kafk
 /* One synchronous produce. Two references: the waiting caller's and the delivery
  * report's; whichever lets go last frees it. */
 typedef struct delivery {
-  pthread_mutex_t mu;
-  pthread_cond_t cv; /* CLOCK_MONOTONIC */
-  int refs;          /* guarded by mu */
-  bool done;         /* guarded by mu; the fields below are written before it is set */
-  rd_kafka_resp_err_t result;
-  int32_t partition;
-  int64_t offset;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    int refs;          /* guarded by mu */
+    bool done;         /* guarded by mu; the fields below are written before it is set */
+    rd_kafka_resp_err_t result;
+    int32_t partition;
+    int64_t offset;
 } delivery;
 
 static delivery *delivery_new(void)
 {
-  delivery *d = fl_xcalloc(1, sizeof(*d));
-  pthread_condattr_t attr;
+    delivery *d = fl_xcalloc(1, sizeof(*d));
+    pthread_condattr_t attr;
 
-  pthread_mutex_init(&d->mu, NULL);
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&d->cv, &attr);
-  pthread_condattr_destroy(&attr);
-  d->refs = 2;
-  return d;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    d->refs = 2;
+    return d;
 }
 
 static void delivery_release(delivery *d)
 {
-  bool last;
+    bool last;
 
-  pthread_mutex_lock(&d->mu);
-  last = --d->refs == 0;
-  pthread_mutex_unlock(&d->mu);
-  if (last) {
-    pthread_cond_destroy(&d->cv);
-    pthread_mutex_destroy(&d->mu);
-    free(d);
-  }
+    pthread_mutex_lock(&d->mu);
+    last = --d->refs == 0;
+    pthread_mutex_unlock(&d->mu);
+    if (last) {
+        pthread_cond_destroy(&d->cv);
+        pthread_mutex_destroy(&d->mu);
+        free(d);
+    }
 }
 
 /* Returns whether the delivery report arrived within timeout_ms. */
 static bool delivery_wait(delivery *d, int timeout_ms)
 {
-  struct timespec deadline;
-  bool done;
+    struct timespec deadline;
+    bool done;
 
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
-  pthread_mutex_lock(&d->mu);
-  while (!d->done && pthread_cond_timedwait(&d->cv, &d->mu, &deadline) != ETIMEDOUT) {
-  }
-  done = d->done;
-  pthread_mutex_unlock(&d->mu);
-  return done;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (!d->done && pthread_cond_timedwait(&d->cv, &d->mu, &deadline) != ETIMEDOUT) {
+    }
+    done = d->done;
+    pthread_mutex_unlock(&d->mu);
+    return done;
 }
 
 /* Runs on the poll thread. */
 static void delivery_report_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
-  fl_kafka_producer *p = opaque;
-  delivery *d = rkm->_private;
+    fl_kafka_producer *p = opaque;
+    delivery *d = rkm->_private;
 
-  (void)rk;
-  if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    atomic_store(&p->brokers_down, false);
-  }
-  pthread_mutex_lock(&d->mu);
-  d->result = rkm->err;
-  d->partition = rkm->partition;
-  d->offset = rkm->offset;
-  d->done = true;
-  pthread_cond_signal(&d->cv);
-  pthread_mutex_unlock(&d->mu);
-  delivery_release(d);
+    (void)rk;
+    if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_store(&p->brokers_down, false);
+    }
+    pthread_mutex_lock(&d->mu);
+    d->result = rkm->err;
+    d->partition = rkm->partition;
+    d->offset = rkm->offset;
+    d->done = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    delivery_release(d);
 }
 
 static void producer_error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
-  fl_kafka_producer *p = opaque;
+    fl_kafka_producer *p = opaque;
 
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-    atomic_store(&p->brokers_down, true);
-  }
-  fl_kafka__log_error(rk, (rd_kafka_resp_err_t)code, reason);
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        atomic_store(&p->brokers_down, true);
+    }
+    fl_kafka__log_error(rk, (rd_kafka_resp_err_t)code, reason);
 }
 
 static void *producer_main(void *arg)
 {
-  fl_kafka_producer *p = arg;
+    fl_kafka_producer *p = arg;
 
-  while (!atomic_load(&p->stopping)) {
-    rd_kafka_poll(p->rk, POLL_MS);
-  }
-  return NULL;
+    while (!atomic_load(&p->stopping)) {
+        rd_kafka_poll(p->rk, POLL_MS);
+    }
+    return NULL;
 }
 
 fl_rc fl_kafka_producer_open(fl_kafka_producer **out, const fl_config_kafka *cfg, fl_err *err)
 {
-  fl_kafka_producer *p = fl_xcalloc(1, sizeof(*p));
-  fl_kafka_props *props = fl_kafka_props_producer_new(cfg);
-  rd_kafka_conf_t *conf = NULL;
-  fl_rc rc;
-  int e;
+    fl_kafka_producer *p = fl_xcalloc(1, sizeof(*p));
+    fl_kafka_props *props = fl_kafka_props_producer_new(cfg);
+    rd_kafka_conf_t *conf = NULL;
+    fl_rc rc;
+    int e;
 
-  *out = NULL;
-  atomic_init(&p->stopping, false);
-  atomic_init(&p->brokers_down, false);
-  p->servers = fl_xstrdup(fl_kafka_props_get(props, "bootstrap.servers"));
-  rc = fl_kafka__conf_new(props, p, &conf, err);
-  if (rc != FL_OK) {
-    goto out;
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, delivery_report_cb);
-  rd_kafka_conf_set_error_cb(conf, producer_error_cb);
-  rc = fl_kafka__client_new(RD_KAFKA_PRODUCER, &conf, &p->rk, err);
-  if (rc != FL_OK) {
-    goto out;
-  }
-  e = pthread_create(&p->thread, NULL, producer_main, p);
-  if (e != 0) {
-    rc =
-        fl_err_set(err, FL_EINTERNAL, "could not start the Kafka producer thread: %s", strerror(e));
-    goto out;
-  }
-  p->thread_started = true;
-  fl_log(FL_INFO, "kafka.producer.opened", FL_STR("servers", p->servers));
-  *out = p;
-  p = NULL;
+    *out = NULL;
+    atomic_init(&p->stopping, false);
+    atomic_init(&p->brokers_down, false);
+    p->servers = fl_xstrdup(fl_kafka_props_get(props, "bootstrap.servers"));
+    rc = fl_kafka__conf_new(props, p, &conf, err);
+    if (rc != FL_OK) {
+        goto out;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, delivery_report_cb);
+    rd_kafka_conf_set_error_cb(conf, producer_error_cb);
+    rc = fl_kafka__client_new(RD_KAFKA_PRODUCER, &conf, &p->rk, err);
+    if (rc != FL_OK) {
+        goto out;
+    }
+    e = pthread_create(&p->thread, NULL, producer_main, p);
+    if (e != 0) {
+        rc = fl_err_set(err, FL_EINTERNAL, "could not start the Kafka producer thread: %s",
+                        strerror(e));
+        goto out;
+    }
+    p->thread_started = true;
+    fl_log(FL_INFO, "kafka.producer.opened", FL_STR("servers", p->servers));
+    *out = p;
+    p = NULL;
 out:
-  if (conf) {
-    rd_kafka_conf_destroy(conf);
-  }
-  fl_kafka_props_free(props);
-  fl_kafka_producer_close(p, 0);
-  return rc;
+    if (conf) {
+        rd_kafka_conf_destroy(conf);
+    }
+    fl_kafka_props_free(props);
+    fl_kafka_producer_close(p, 0);
+    return rc;
 }
 
 void fl_kafka_producer_close(fl_kafka_producer *p, int timeout_ms)
 {
-  if (!p) {
-    return;
-  }
-  if (p->thread_started) {
-    atomic_store(&p->stopping, true);
-    pthread_join(p->thread, NULL);
-  }
-  if (p->rk) {
-    if (rd_kafka_flush(p->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      fl_log(FL_WARN, "kafka.producer.undelivered", FL_INT("messages", rd_kafka_outq_len(p->rk)),
-             FL_INT("timeout_ms", timeout_ms));
+    if (!p) {
+        return;
     }
-    /* Purged messages get a delivery report; serving those releases the
+    if (p->thread_started) {
+        atomic_store(&p->stopping, true);
+        pthread_join(p->thread, NULL);
+    }
+    if (p->rk) {
+        if (rd_kafka_flush(p->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fl_log(FL_WARN, "kafka.producer.undelivered",
+                   FL_INT("messages", rd_kafka_outq_len(p->rk)), FL_INT("timeout_ms", timeout_ms));
+        }
+        /* Purged messages get a delivery report; serving those releases the
      * completions that abandoned waiters still share with them. */
-    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(p->rk, PURGE_DRAIN_MS);
-    rd_kafka_destroy(p->rk);
-  }
-  free(p->servers);
-  free(p);
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->rk, PURGE_DRAIN_MS);
+        rd_kafka_destroy(p->rk);
+    }
+    free(p->servers);
+    free(p);
 }
 
 static rd_kafka_vu_t *vu_next(rd_kafka_vu_t *vu, size_t *n, rd_kafka_vtype_t type)
 {
-  vu[*n].vtype = type;
-  return &vu[(*n)++];
+    vu[*n].vtype = type;
+    return &vu[(*n)++];
 }
 
 static rd_kafka_error_t *produce_async(fl_kafka_producer *p, const fl_kafka_record *rec,
                                        delivery *d)
 {
-  rd_kafka_vu_t *vu = fl_xcalloc(5 + rec->nheaders, sizeof(*vu));
-  rd_kafka_vu_t *v;
-  rd_kafka_error_t *e;
-  size_t n = 0;
+    rd_kafka_vu_t *vu = fl_xcalloc(5 + rec->nheaders, sizeof(*vu));
+    rd_kafka_vu_t *v;
+    rd_kafka_error_t *e;
+    size_t n = 0;
 
-  vu_next(vu, &n, RD_KAFKA_VTYPE_TOPIC)->u.cstr = rec->topic;
-  v = vu_next(vu, &n, RD_KAFKA_VTYPE_KEY);
-  v->u.mem.ptr = (void *)rec->key; /* copied by librdkafka */
-  v->u.mem.size = rec->key ? rec->key_len : 0;
-  v = vu_next(vu, &n, RD_KAFKA_VTYPE_VALUE);
-  v->u.mem.ptr = (void *)rec->value; /* copied: RD_KAFKA_MSG_F_COPY */
-  v->u.mem.size = rec->value ? rec->value_len : 0;
-  vu_next(vu, &n, RD_KAFKA_VTYPE_MSGFLAGS)->u.i = RD_KAFKA_MSG_F_COPY;
-  vu_next(vu, &n, RD_KAFKA_VTYPE_OPAQUE)->u.ptr = d;
-  for (size_t i = 0; i < rec->nheaders; i++) {
-    v = vu_next(vu, &n, RD_KAFKA_VTYPE_HEADER);
-    v->u.header.name = rec->headers[i].name;
-    v->u.header.val = rec->headers[i].value;
-    v->u.header.size = rec->headers[i].value ? (ssize_t)rec->headers[i].len : 0;
-  }
-  e = rd_kafka_produceva(p->rk, vu, n);
-  free(vu);
-  return e;
+    vu_next(vu, &n, RD_KAFKA_VTYPE_TOPIC)->u.cstr = rec->topic;
+    v = vu_next(vu, &n, RD_KAFKA_VTYPE_KEY);
+    v->u.mem.ptr = (void *)rec->key; /* copied by librdkafka */
+    v->u.mem.size = rec->key ? rec->key_len : 0;
+    v = vu_next(vu, &n, RD_KAFKA_VTYPE_VALUE);
+    v->u.mem.ptr = (void *)rec->value; /* copied: RD_KAFKA_MSG_F_COPY */
+    v->u.mem.size = rec->value ? rec->value_len : 0;
+    vu_next(vu, &n, RD_KAFKA_VTYPE_MSGFLAGS)->u.i = RD_KAFKA_MSG_F_COPY;
+    vu_next(vu, &n, RD_KAFKA_VTYPE_OPAQUE)->u.ptr = d;
+    for (size_t i = 0; i < rec->nheaders; i++) {
+        v = vu_next(vu, &n, RD_KAFKA_VTYPE_HEADER);
+        v->u.header.name = rec->headers[i].name;
+        v->u.header.val = rec->headers[i].value;
+        v->u.header.size = rec->headers[i].value ? (ssize_t)rec->headers[i].len : 0;
+    }
+    e = rd_kafka_produceva(p->rk, vu, n);
+    free(vu);
+    return e;
 }
 
 static fl_rc rc_from_produce(fl_kafka_producer *p, rd_kafka_resp_err_t e)
 {
-  switch (e) {
-  case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-  case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-    return FL_ETOOBIG;
-  case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-  case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-  case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-  case RD_KAFKA_RESP_ERR__INVALID_ARG:
-    return FL_EINVAL;
-  case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-  case RD_KAFKA_RESP_ERR__TIMED_OUT:
-  case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-    return atomic_load(&p->brokers_down) ? FL_EUNAVAIL : FL_ETIMEDOUT;
-  default:
-    return FL_EUNAVAIL; /* queue full, no broker, producer fenced or failed */
-  }
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        return FL_ETOOBIG;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return FL_EINVAL;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        return atomic_load(&p->brokers_down) ? FL_EUNAVAIL : FL_ETIMEDOUT;
+    default:
+        return FL_EUNAVAIL; /* queue full, no broker, producer fenced or failed */
+    }
 }
 
 static fl_rc produce_failed(fl_kafka_producer *p, const char *topic, rd_kafka_resp_err_t e,
                             fl_err *err)
 {
-  fl_rc rc = rc_from_produce(p, e);
+    fl_rc rc = rc_from_produce(p, e);
 
-  return fl_err_set(err, rc, "%s produce to Kafka topic \"%s\": %s",
-                    rc == FL_EINVAL || rc == FL_ETOOBIG ? "cannot" : "could not", topic,
-                    rd_kafka_err2str(e));
+    return fl_err_set(err, rc, "%s produce to Kafka topic \"%s\": %s",
+                      rc == FL_EINVAL || rc == FL_ETOOBIG ? "cannot" : "could not", topic,
+                      rd_kafka_err2str(e));
 }
 
 fl_rc fl_kafka_produce_sync(fl_kafka_producer *p, const fl_kafka_record *rec, int timeout_ms,
                             fl_kafka_delivery *out, fl_err *err)
 {
-  delivery *d = delivery_new();
-  rd_kafka_error_t *e;
-  fl_rc rc = FL_OK;
+    delivery *d = delivery_new();
+    rd_kafka_error_t *e;
+    fl_rc rc = FL_OK;
 
-  fl_assert(p && rec && rec->topic);
-  e = produce_async(p, rec, d);
-  if (e) {
-    rc = produce_failed(p, rec->topic, rd_kafka_error_code(e), err);
-    rd_kafka_error_destroy(e);
-    delivery_release(d); /* not queued: no delivery report will come */
-    goto out;
-  }
-  if (!delivery_wait(d, timeout_ms)) {
-    bool down = atomic_load(&p->brokers_down);
-    rc = fl_err_set(err, down ? FL_EUNAVAIL : FL_ETIMEDOUT,
-                    "could not confirm delivery to Kafka topic \"%s\" within %d ms%s", rec->topic,
-                    timeout_ms, down ? ": no broker is reachable" : "");
-    goto out;
-  }
-  if (d->result != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rc = produce_failed(p, rec->topic, d->result, err);
-    goto out;
-  }
-  if (out) {
-    out->partition = d->partition;
-    out->offset = d->offset;
-  }
+    fl_assert(p && rec && rec->topic);
+    e = produce_async(p, rec, d);
+    if (e) {
+        rc = produce_failed(p, rec->topic, rd_kafka_error_code(e), err);
+        rd_kafka_error_destroy(e);
+        delivery_release(d); /* not queued: no delivery report will come */
+        goto out;
+    }
+    if (!delivery_wait(d, timeout_ms)) {
+        bool down = atomic_load(&p->brokers_down);
+        rc = fl_err_set(err, down ? FL_EUNAVAIL : FL_ETIMEDOUT,
+                        "could not confirm delivery to Kafka topic \"%s\" within %d ms%s",
+                        rec->topic, timeout_ms, down ? ": no broker is reachable" : "");
+        goto out;
+    }
+    if (d->result != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rc = produce_failed(p, rec->topic, d->result, err);
+        goto out;
+    }
+    if (out) {
+        out->partition = d->partition;
+        out->offset = d->offset;
+    }
 out:
-  delivery_release(d);
-  return rc;
+    delivery_release(d);
+    return rc;
 }

@@ -12,8 +12,9 @@
  * Thread-safety: an fl_kafka_producer may be used by any number of threads at once
  * (fl_kafka_produce_sync, fl_kafka_check, fl_kafka_topics_ensure,
  * fl_kafka_partition_count); only _open and _close must not race with other calls. An
- * fl_kafka_consumer belongs to one thread (its loop). An fl_kafka_msg may be read by any
- * thread but freed once. fl_kafka_props are immutable after they are built. */
+ * fl_kafka_consumer belongs to one thread (its loop), except fl_kafka_consumer_assigned.
+ * An fl_kafka_msg may be read by any thread but freed once. fl_kafka_props are immutable
+ * after they are built. */
 #ifndef FL_CORE_KAFKA_H
 #define FL_CORE_KAFKA_H
 
@@ -61,9 +62,9 @@ typedef struct fl_kafka_producer fl_kafka_producer;
 
 /* One Kafka header. A NULL value is a header without a value. */
 typedef struct fl_kafka_header {
-  const char *name;
-  const void *value;
-  size_t len;
+    const char *name;
+    const void *value;
+    size_t len;
 } fl_kafka_header;
 
 /* A header whose value is a C string (evaluates `s` twice). */
@@ -72,19 +73,19 @@ typedef struct fl_kafka_header {
 /* A message to produce; every pointer is borrowed for the duration of the call. A NULL
  * key lets the partitioner pick a random partition; a NULL value is a tombstone. */
 typedef struct fl_kafka_record {
-  const char *topic;
-  const void *key;
-  size_t key_len;
-  const void *value;
-  size_t value_len;
-  const fl_kafka_header *headers;
-  size_t nheaders;
+    const char *topic;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const fl_kafka_header *headers;
+    size_t nheaders;
 } fl_kafka_record;
 
 /* Where a produced message was written. */
 typedef struct fl_kafka_delivery {
-  int32_t partition;
-  int64_t offset;
+    int32_t partition;
+    int64_t offset;
 } fl_kafka_delivery;
 
 /* Creates the producer and starts its poll thread, which serves delivery reports.
@@ -185,7 +186,8 @@ fl_rc fl_kafka_consumer_poll(fl_kafka_consumer *c, int timeout_ms, fl_kafka_msg 
  * now owns it and will redeliver m, which the inbox dedupes). */
 fl_rc fl_kafka_consumer_store_offset(fl_kafka_consumer *c, const fl_kafka_msg *m, fl_err *err);
 
-/* Partitions currently assigned to this consumer (for readiness). */
+/* Partitions currently assigned to this consumer. Unlike the rest of the consumer, this
+ * may be called from any thread (the readiness prober). */
 int fl_kafka_consumer_assigned(const fl_kafka_consumer *c);
 
 /* Revokes the assignment, commits the stored offsets and destroys the client, waiting

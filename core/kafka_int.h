@@ -19,12 +19,12 @@
 #include "core/kafka.h"
 
 struct fl_kafka_producer {
-  rd_kafka_t *rk;
-  char *servers; /* bootstrap.servers, for error messages (never a secret) */
-  pthread_t thread;
-  bool thread_started;
-  atomic_bool stopping;
-  atomic_bool brokers_down; /* set on ALL_BROKERS_DOWN, cleared by any broker answer */
+    rd_kafka_t *rk;
+    char *servers; /* bootstrap.servers, for error messages (never a secret) */
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool stopping;
+    atomic_bool brokers_down; /* set on ALL_BROKERS_DOWN, cleared by any broker answer */
 };
 
 /* Builds a librdkafka configuration from props, with flowd's log callback and `opaque`
@@ -45,9 +45,9 @@ void fl_kafka__log_error(rd_kafka_t *rk, rd_kafka_resp_err_t code, const char *r
 /* Milliseconds left until a CLOCK_MONOTONIC deadline, 0 once it has passed. */
 static inline int fl_kafka__remaining_ms(int64_t deadline)
 {
-  int64_t left = deadline - fl_clock_mono_ms(fl_clock_system());
+    int64_t left = deadline - fl_clock_mono_ms(fl_clock_system());
 
-  return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : (int)left);
+    return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : (int)left);
 }
 
 #endif

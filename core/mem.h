@@ -22,18 +22,18 @@ char *fl_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A byte buffer with a hard cap, like curl's dynbuf: appends past `max` fail with
  * FL_ETOOBIG and leave the buffer as it was. The data is always NUL-terminated. */
 typedef struct fl_buf {
-  char *data;
-  size_t len;
-  size_t cap;
-  size_t max;
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
 } fl_buf;
 
-void  fl_buf_init(fl_buf *b, size_t max);
-void  fl_buf_deinit(fl_buf *b);
-void  fl_buf_reset(fl_buf *b);
+void fl_buf_init(fl_buf *b, size_t max);
+void fl_buf_deinit(fl_buf *b);
+void fl_buf_reset(fl_buf *b);
 fl_rc fl_buf_append(fl_buf *b, const void *data, size_t len, fl_err *err);
 fl_rc fl_buf_appendf(fl_buf *b, fl_err *err, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Hands the data to the caller (free()) and leaves b empty. */
 char *fl_buf_steal(fl_buf *b);
 

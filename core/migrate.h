@@ -22,10 +22,10 @@
 
 /* One migration; also one row of schema_migrations (sql is then NULL). */
 typedef struct fl_migration {
-  int version;          /* NNN of the file name */
-  const char *name;     /* the file name without ".sql": "001_init" */
-  const char *sql;      /* the file's text */
-  const char *checksum; /* sha256 of the file, 64 lower-case hex digits */
+    int version;          /* NNN of the file name */
+    const char *name;     /* the file name without ".sql": "001_init" */
+    const char *sql;      /* the file's text */
+    const char *checksum; /* sha256 of the file, 64 lower-case hex digits */
 } fl_migration;
 
 /* The migrations compiled into this binary (build/gen/migrations.c), by version. */
@@ -34,16 +34,16 @@ extern const size_t fl_migration_count;
 
 /* A borrowed array of migrations, ordered by version. */
 typedef struct fl_migration_list {
-  const fl_migration *items;
-  size_t count;
+    const fl_migration *items;
+    size_t count;
 } fl_migration_list;
 
 /* What migrate has to do, decided from the applied rows and the known list. */
 typedef struct fl_migrate_plan {
-  int db_version;     /* highest applied version; 0 = none */
-  int target_version; /* newest known version */
-  size_t first;       /* index in the known list of the first pending migration */
-  size_t npending;    /* pending migrations: known[first .. first + npending) */
+    int db_version;     /* highest applied version; 0 = none */
+    int target_version; /* newest known version */
+    size_t first;       /* index in the known list of the first pending migration */
+    size_t npending;    /* pending migrations: known[first .. first + npending) */
 } fl_migrate_plan;
 
 /* The migrations compiled into this binary, as a list.

@@ -32,22 +32,22 @@ typedef struct fl_pg_rows fl_pg_rows; /* opaque: the rows of one statement */
 
 /* One parameterized statement for fl_pg_exec. Parameters are text; NULL is SQL NULL. */
 typedef struct fl_pg_stmt {
-  const char *sql;
-  int nparams;
-  const char *const *params;
-  /* client-side bound; <= 0: none (the server's statement_timeout still applies) */
-  int timeout_ms;
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    /* client-side bound; <= 0: none (the server's statement_timeout still applies) */
+    int timeout_ms;
 } fl_pg_stmt;
 
 /* A snapshot of the pool for metrics. */
 typedef struct fl_pg_stats {
-  int size;                 /* db.pool_size: the most connections ever open */
-  int in_use;               /* acquired, including those still connecting */
-  int idle;                 /* open and waiting in the pool */
-  long long connects_total; /* successful connects */
-  long long connect_errors_total;
-  long long discards_total; /* connections closed because they were unusable */
-  long long acquire_timeouts_total;
+    int size;                 /* db.pool_size: the most connections ever open */
+    int in_use;               /* acquired, including those still connecting */
+    int idle;                 /* open and waiting in the pool */
+    long long connects_total; /* successful connects */
+    long long connect_errors_total;
+    long long discards_total; /* connections closed because they were unusable */
+    long long acquire_timeouts_total;
 } fl_pg_stats;
 
 /* Validates cfg and prepares the pool without connecting. The connection string comes

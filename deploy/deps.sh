@@ -21,7 +21,7 @@ APT_PACKAGES=(
 	postgresql "postgresql-client|postgresql-client-15"
 	"default-jre-headless|openjdk-17-jre-headless" maven
 	python3-venv
-	clang-format cppcheck
+	cppcheck shellcheck
 	curl procps iproute2
 )
 

@@ -21,7 +21,7 @@ for f in "$@"; do
     base=$(basename -- "$f")
     printf '%s\n' "$base" | grep -Eqx '[0-9]{3}_[a-z0-9_]+\.sql' ||
         die "$f: file name must match NNN_name.sql with name in [a-z0-9_]"
-    [ -f "$f" ] && [ -r "$f" ] || die "$f: not a readable file"
+    if [ ! -f "$f" ] || [ ! -r "$f" ]; then die "$f: not a readable file"; fi
     [ -s "$f" ] || die "$f: file is empty"
     # stripping the zeros keeps 008 and 009 from being read as octal
     version=$(printf '%s' "$base" | cut -c1-3 | sed 's/^0*//')

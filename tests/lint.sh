@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# make lint: clang-format check, cppcheck, and the banned-call greps (STYLE.md R5, R6, R7).
+# make lint: clang-format check, cppcheck, shellcheck, and the banned-call greps
+# (STYLE.md R5, R6, R7, R11.3). Run after `make deps` (the pinned clang-format is in .venv).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 status=0
 mapfile -t files < <(git ls-files '*.c' '*.h')
 
-if ! clang-format --dry-run -Werror "${files[@]}"; then
+if ! .venv/bin/clang-format --dry-run -Werror "${files[@]}"; then
   echo "lint: clang-format would change the files above (run: make format)" >&2
   status=1
 fi
@@ -13,6 +14,12 @@ fi
 if ! cppcheck -q --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
   --inline-suppr --suppress=missingIncludeSystem -I. "${files[@]}"; then
   echo "lint: cppcheck found problems" >&2
+  status=1
+fi
+
+mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+if ! shellcheck -x "${scripts[@]}"; then
+  echo "lint: shellcheck found problems" >&2
   status=1
 fi
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# `make test` after deps and build: unit tests, fuzz seed replay, system tests.
+# `make test` after deps and build: lint, unit tests, fuzz seed replay, system tests.
 # Every stage runs even when an earlier one failed; the last line is the total
 # ("N passed, M failed") and the exit status is non-zero if anything failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 counts=$(mktemp)
 trap 'rm -f "$counts"' EXIT
@@ -19,6 +19,17 @@ stage() {
   fi
 }
 
+lint() {
+  if tests/lint.sh; then
+    echo "lint: 1 passed, 0 failed"
+    echo "1 0" >>"$counts"
+  else
+    echo "0 1" >>"$counts"
+    return 1
+  fi
+}
+
+stage "lint (clang-format, cppcheck, shellcheck, banned calls)" lint
 stage "unit tests (cmocka, ASan/UBSan)" make --no-print-directory unit
 stage "fuzz seed corpus replay (ASan/UBSan)" make --no-print-directory fuzz-replay
 stage "system tests (pytest, real PostgreSQL and Kafka)" tests/system/run.sh

@@ -7,20 +7,25 @@ cd "$(dirname "$0")/../.."
 seconds=$1
 shift
 if ! command -v clang >/dev/null; then
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
-  $sudo_cmd apt-get install -y -q clang >/dev/null
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo apt-get install -y -q clang >/dev/null
+  else
+    apt-get install -y -q clang >/dev/null
+  fi
 fi
-pkgs="libpq jansson yaml-0.1 rdkafka libcurl lua5.4"
-lib_src=$(ls core/*.c api/*.c engine/*.c consumers/*.c 2>/dev/null || true)
+make --no-print-directory build/gen/migrations.c
+pkgs=(libpq jansson yaml-0.1 rdkafka libcurl lua5.4)
+read -ra cflags <<<"$(pkg-config --cflags "${pkgs[@]}")"
+read -ra libs <<<"$(pkg-config --libs "${pkgs[@]}")"
+shopt -s nullglob
+lib_src=(core/*.c api/*.c engine/*.c consumers/*.c)
 mkdir -p var/fuzz/crashes build/fuzz
 for src in "$@"; do
   target=$(basename "$src" .c)
   corpus=tests/fuzz/corpus/${target#fuzz_}
-  # shellcheck disable=SC2086
   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Ibuild/gen \
-    $(pkg-config --cflags $pkgs) -o "build/fuzz/$target" "$src" $lib_src build/gen/migrations.c \
-    $(pkg-config --libs $pkgs) -lcivetweb -lpthread -lm
+    "${cflags[@]}" -o "build/fuzz/$target" "$src" "${lib_src[@]}" build/gen/migrations.c \
+    "${libs[@]}" -lcivetweb -lpthread -lm
   mkdir -p "var/fuzz/$target"
   "build/fuzz/$target" -max_total_time="$seconds" -artifact_prefix=var/fuzz/crashes/ \
     "var/fuzz/$target" "$corpus"

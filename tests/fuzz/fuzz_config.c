@@ -12,21 +12,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  char path[] = "/tmp/flowd-fuzz-config-XXXXXX";
-  int fd = mkstemp(path);
-  fl_config *cfg = NULL;
-  fl_err err = FL_ERR_INIT;
+    char path[] = "/tmp/flowd-fuzz-config-XXXXXX";
+    int fd = mkstemp(path);
+    fl_config *cfg = NULL;
+    fl_err err = FL_ERR_INIT;
 
-  if (fd < 0)
+    if (fd < 0) {
+        return 0;
+    }
+    if (write(fd, data, size) == (ssize_t)size) {
+        fl_log_set_level(FL_ERROR);
+        if (fl_config_load(&cfg, path, NULL, NULL, 0, &err) == FL_OK) {
+            fl_config_free(cfg);
+        } else {
+            fl_assert(err.msg[0] != '\0'); /* every failure explains itself */
+        }
+    }
+    close(fd);
+    unlink(path);
     return 0;
-  if (write(fd, data, size) == (ssize_t)size) {
-    fl_log_set_level(FL_ERROR);
-    if (fl_config_load(&cfg, path, NULL, NULL, 0, &err) == FL_OK)
-      fl_config_free(cfg);
-    else
-      fl_assert(err.msg[0] != '\0'); /* every failure explains itself */
-  }
-  close(fd);
-  unlink(path);
-  return 0;
 }

@@ -3,7 +3,7 @@
 # var/test on free ports, pytest against them, and the stack torn down whatever happens.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 export FLOWD_VAR="$ROOT/var/test"
 export FLOWD_TEST_VAR="$FLOWD_VAR"
