@@ -34,14 +34,10 @@ struct fl_app {
 void fl_app_new(fl_app **out, int shutdown_timeout_ms)
 {
     fl_app *app = fl_xcalloc(1, sizeof(*app));
-    pthread_condattr_t attr;
 
     app->shutdown_timeout_ms = shutdown_timeout_ms;
     pthread_mutex_init(&app->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&app->done_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    fl_clock_cond_init(&app->done_cv);
     *out = app;
 }
 
@@ -97,8 +93,7 @@ fl_rc fl_app_start(fl_app *app, fl_err *err)
 static void *watchdog_main(void *arg)
 {
     fl_app *app = arg;
-    int64_t deadline = fl_clock_mono_ms(fl_clock_system()) + app->shutdown_timeout_ms;
-    struct timespec until = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000L};
+    struct timespec until = fl_clock_mono_deadline(app->shutdown_timeout_ms);
 
     pthread_mutex_lock(&app->mu);
     while (!app->done && pthread_cond_timedwait(&app->done_cv, &app->mu, &until) == 0)

@@ -30,6 +30,24 @@ const fl_clock *fl_clock_system(void)
     return &sys;
 }
 
+void fl_clock_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+struct timespec fl_clock_mono_deadline(int64_t ms_from_now)
+{
+    int64_t at = read_clock(CLOCK_MONOTONIC) + ms_from_now;
+
+    return (struct timespec){.tv_sec = (time_t)(at / 1000),
+                             .tv_nsec = (long)(at % 1000) * 1000000L};
+}
+
 void fl_clock_format_rfc3339(int64_t ms, char *out, size_t size)
 {
     time_t secs = (time_t)(ms / 1000);

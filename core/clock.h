@@ -4,8 +4,10 @@
 #ifndef FL_CORE_CLOCK_H
 #define FL_CORE_CLOCK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef struct fl_clock {
     int64_t (*now_ms)(void *arg);  /* wall clock, ms since the Unix epoch */
@@ -24,6 +26,14 @@ static inline int64_t fl_clock_mono_ms(const fl_clock *c)
 {
     return c->mono_ms(c->arg);
 }
+
+/* Initializes cv to wait on CLOCK_MONOTONIC (R9.7), so wall-clock jumps neither fire nor
+ * stall a pthread_cond_timedwait on it. */
+void fl_clock_cond_init(pthread_cond_t *cv);
+
+/* The absolute CLOCK_MONOTONIC time `ms_from_now` ahead, for pthread_cond_timedwait on a
+ * condvar made by fl_clock_cond_init. */
+struct timespec fl_clock_mono_deadline(int64_t ms_from_now);
 
 /* RFC 3339 UTC with milliseconds: "2026-01-05T10:00:00.123Z" (needs 25 bytes). */
 void fl_clock_format_rfc3339(int64_t ms, char *out, size_t size);

@@ -110,19 +110,15 @@ fl_rc fl_config__error(fl_err *err, const fl_config_origin *o, const char *fmt, 
     return fl_err_set(err, FL_EINVAL, "%s: error: %s", o->name, what);
 }
 
-/* "10s", "250ms", "5m", "1h" -> milliseconds. A bare 0 is accepted, other bare numbers
- * are not: "timeout: 30" would be ambiguous. */
-bool fl_config_parse_duration(const char *s, long long *ms)
+typedef struct unit {
+    const char *suffix;
+    long long scale;
+} unit;
+
+/* A non-negative integer followed by one of `units` (an empty suffix means a bare number
+ * is allowed); the result is number x scale, refused on overflow. */
+static bool parse_scaled(const char *s, const unit *units, size_t nunits, long long *out)
 {
-    static const struct {
-        const char *unit;
-        long long ms;
-    } units[] = {
-        {"ms", 1},
-        {"s", 1000},
-        {"m", 60000},
-        {"h", 3600000},
-    };
     char *end;
     long long v;
 
@@ -131,48 +127,38 @@ bool fl_config_parse_duration(const char *s, long long *ms)
     if (end == s || errno || v < 0) {
         return false;
     }
-    if (*end == '\0') {
-        return v == 0 ? (*ms = 0, true) : false;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            if (v > LLONG_MAX / units[i].ms) {
+    for (size_t i = 0; i < nunits; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > LLONG_MAX / units[i].scale) {
                 return false;
             }
-            *ms = v * units[i].ms;
+            *out = v * units[i].scale;
             return true;
         }
     }
     return false;
 }
 
+/* "10s", "250ms", "5m", "1h" -> milliseconds. A bare 0 is accepted, other bare numbers
+ * are not: "timeout: 30" would be ambiguous. */
+bool fl_config_parse_duration(const char *s, long long *ms)
+{
+    static const unit units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return true;
+    }
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), ms);
+}
+
 /* "1048576", "512KiB", "1MiB", "2GiB" -> bytes. */
 static bool parse_bytes(const char *s, long long *bytes)
 {
-    static const struct {
-        const char *unit;
-        long long mul;
-    } units[] = {
-        {"", 1}, {"B", 1}, {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30},
-    };
-    char *end;
-    long long v;
+    static const unit units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30}};
 
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (end == s || errno || v < 0) {
-        return false;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            if (v > LLONG_MAX / units[i].mul) {
-                return false;
-            }
-            *bytes = v * units[i].mul;
-            return true;
-        }
-    }
-    return false;
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), bytes);
 }
 
 static bool parse_int(const char *s, long long *out)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -36,14 +37,10 @@ struct fl_health {
 void fl_health_new(fl_health **out, int interval_ms)
 {
     fl_health *h = fl_xcalloc(1, sizeof(*h));
-    pthread_condattr_t attr;
 
     h->interval_ms = interval_ms;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    fl_clock_cond_init(&h->wake);
     *out = h;
 }
 
@@ -98,13 +95,7 @@ static void *health_main(void *arg)
     struct timespec until;
 
     while (!atomic_load(&h->stopping)) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += h->interval_ms / 1000;
-        until.tv_nsec += (long)(h->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until = fl_clock_mono_deadline(h->interval_ms);
         pthread_mutex_lock(&h->mu);
         while (!atomic_load(&h->stopping) && pthread_cond_timedwait(&h->wake, &h->mu, &until) == 0)
             ;

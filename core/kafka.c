@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -312,13 +313,9 @@ typedef struct delivery {
 static delivery *delivery_new(void)
 {
     delivery *d = fl_xcalloc(1, sizeof(*d));
-    pthread_condattr_t attr;
 
     pthread_mutex_init(&d->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    fl_clock_cond_init(&d->cv);
     d->refs = 2;
     return d;
 }
@@ -340,16 +337,9 @@ static void delivery_release(delivery *d)
 /* Returns whether the delivery report arrived within timeout_ms. */
 static bool delivery_wait(delivery *d, int timeout_ms)
 {
-    struct timespec deadline;
+    struct timespec deadline = fl_clock_mono_deadline(timeout_ms);
     bool done;
 
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&d->mu);
     while (!d->done && pthread_cond_timedwait(&d->cv, &d->mu, &deadline) != ETIMEDOUT) {
     }
