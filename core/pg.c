@@ -1,16 +1,12 @@
-/* core/pg.c -- PostgreSQL connection pool with bounded connects and queries.
+/* core/pg.c -- the PostgreSQL connection pool: open/close, connects bounded by a deadline,
+ * acquire/release/discard, ping and stats. Running statements on a pooled connection is
+ * core/pg_exec.c; what both halves share is in core/pg_int.h.
  *
  * Design: slots are created on demand up to db.pool_size and destroyed when their
  * connection turns out unusable, so a server outage costs nothing but failed connects,
  * and recovery needs no restart. libpq is driven in non-blocking style
- * (PQconnectStartParams/PQconnectPoll, PQsendQuery* + PQconsumeInput) against our own
- * deadline: libpq's connect_timeout is only enforced by its blocking calls, and PG 15's
- * PQcancel blocks without a limit, so a query that overruns is abandoned (its connection
- * closed, which also stops the server's work) rather than cancelled.
- *
- * The file is over the 600-line soft budget (R12.3) on purpose: the pool and its bounded
- * query helpers share the slot, deadline and error-translation code, and splitting them
- * would put that machinery in a header.
+ * (PQconnectStartParams/PQconnectPoll) against our own deadline: libpq's connect_timeout
+ * is only enforced by its blocking calls.
  *
  * Thread-safety: the pool's lists and counters are guarded by pool->mu; a slot is
  * touched only by the thread that holds it, and I/O happens outside the mutex. */
@@ -19,6 +15,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/pg_int.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -29,20 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define TARGET_MAX 160
-#define REASON_MAX 200
-
-struct fl_pg_conn {
-    PGconn *pg;              /* NULL until connected */
-    bool broken;             /* abandoned mid-query: close on release */
-    char target[TARGET_MAX]; /* "host:port" for messages */
-    fl_pg_conn *next;        /* idle list link; guarded by pool->mu */
-};
-
-struct fl_pg_rows {
-    PGresult *res;
-};
 
 struct fl_pg_pool {
     char **keywords; /* NULL-terminated libpq connection keywords (values may be secret) */
@@ -69,7 +52,7 @@ static long long mono_ms(void)
 }
 
 /* A deadline of 0 means "none"; otherwise an absolute CLOCK_MONOTONIC time in ms. */
-static long long deadline_in(int timeout_ms)
+long long fl_pg__deadline_in(int timeout_ms)
 {
     return timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
 }
@@ -84,7 +67,7 @@ static long long deadline_min(long long a, long long b)
 
 /* Waits until the socket of pg is ready for `events`.
  * Returns 1 when ready, 0 at the deadline, -1 when the socket is gone. */
-static int wait_socket(PGconn *pg, short events, long long deadline)
+int fl_pg__wait_socket(PGconn *pg, short events, long long deadline)
 {
     struct pollfd p = {.fd = PQsocket(pg), .events = events};
     int rc;
@@ -121,30 +104,6 @@ static void target_format(PGconn *pg, char *out, size_t size)
 
     snprintf(out, size, "%s%s%s:%s", v6 ? "[" : "", host && *host ? host : "localhost",
              v6 ? "]" : "", port && *port ? port : "5432");
-}
-
-/* Reduces a libpq message to its reason: the first line, without the "connection to
- * server at ... failed: " preamble and the severity prefix, starting in lower case
- * (STYLE.md R4.4). Connection strings never reach here: see params_build. */
-static void reason_format(const char *msg, char *out, size_t size)
-{
-    char line[REASON_MAX];
-    const char *p = line;
-    const char *failed;
-
-    snprintf(line, sizeof(line), "%.*s", (int)strcspn(msg ? msg : "", "\r\n"), msg ? msg : "");
-    failed = strstr(line, " failed: ");
-    if (strncmp(p, "connection to server ", 21) == 0 && failed) {
-        p = failed + 9;
-    }
-    if (strncmp(p, "FATAL:  ", 8) == 0 || strncmp(p, "ERROR:  ", 8) == 0) {
-        p += 8;
-    }
-    snprintf(out, size, "%s", *p ? p : "unknown error");
-    /* "Connection refused" comes from strerror; keep acronyms such as "SSL" intact */
-    if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z')) {
-        out[0] = (char)(out[0] - 'A' + 'a');
-    }
 }
 
 /* libpq prints notices on stderr by default, which would break the JSON log lines. */
@@ -282,10 +241,10 @@ static fl_rc params_build(fl_pg_pool *pool, const fl_config_db *cfg, fl_err *err
 
 static fl_rc connect_failed(fl_pg_conn *c, const char *why, fl_err *err)
 {
-    char reason[REASON_MAX];
+    char reason[FL_PG_REASON_MAX];
 
     target_format(c->pg, c->target, sizeof(c->target));
-    reason_format(why ? why : PQerrorMessage(c->pg), reason, sizeof(reason));
+    fl_pg__reason_format(why ? why : PQerrorMessage(c->pg), reason, sizeof(reason));
     fl_log(FL_DEBUG, "pg.connect_failed", FL_STR("target", c->target), FL_STR("error", reason));
     return fl_err_set(err, FL_EUNAVAIL, "could not connect to PostgreSQL \"%s\": %s", c->target,
                       reason);
@@ -302,7 +261,8 @@ static fl_rc connect_poll(fl_pg_conn *c, long long deadline, fl_err *err)
             return connect_failed(c, NULL, err);
         }
         if (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
-            ready = wait_socket(c->pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+            ready =
+                fl_pg__wait_socket(c->pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
         }
         if (ready == 0) {
             return connect_failed(c, "timeout expired", err);
@@ -319,7 +279,7 @@ static fl_rc connect_slot(fl_pg_pool *pool, fl_pg_conn *c, long long deadline, f
 {
     fl_rc rc;
 
-    deadline = deadline_min(deadline, deadline_in(pool->connect_timeout_ms));
+    deadline = deadline_min(deadline, fl_pg__deadline_in(pool->connect_timeout_ms));
     c->pg = PQconnectStartParams((const char *const *)pool->keywords,
                                  (const char *const *)pool->values, 0);
     if (!c->pg) {
@@ -411,8 +371,7 @@ static bool wait_freed(fl_pg_pool *pool, long long deadline)
     if (mono_ms() >= deadline) {
         return false;
     }
-    ts.tv_sec = (time_t)(deadline / 1000);
-    ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+    ts = fl_clock_mono_deadline(deadline - mono_ms());
     pthread_cond_timedwait(&pool->freed, &pool->mu, &ts);
     return true;
 }
@@ -453,7 +412,6 @@ fl_rc fl_pg_pool_open(fl_pg_pool **out, const fl_config_db *cfg, fl_err *err)
 {
     fl_rc rc;
     fl_pg_pool *pool = NULL;
-    pthread_condattr_t attr;
 
     *out = NULL;
     if (cfg->pool_size < 1) {
@@ -465,11 +423,7 @@ fl_rc fl_pg_pool_open(fl_pg_pool **out, const fl_config_db *cfg, fl_err *err)
     pool->size = cfg->pool_size;
     pool->connect_timeout_ms = cfg->connect_timeout_ms;
     pthread_mutex_init(&pool->mu, NULL);
-    /* a wall-clock jump must neither expire nor stretch an acquire timeout (R9.7) */
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&pool->freed, &attr);
-    pthread_condattr_destroy(&attr);
+    fl_clock_cond_init(&pool->freed); /* acquire timeouts ignore wall-clock jumps */
     rc = params_build(pool, cfg, err);
     if (rc != FL_OK) {
         goto out;
@@ -584,226 +538,6 @@ void fl_pg_pool_stats(fl_pg_pool *pool, fl_pg_stats *out)
     out->discards_total = pool->discards;
     out->acquire_timeouts_total = pool->timeouts;
     pthread_mutex_unlock(&pool->mu);
-}
-
-/* ---- queries -------------------------------------------------------------------------- */
-
-static fl_rc lost(fl_pg_conn *c, const char *why, fl_err *err)
-{
-    char reason[REASON_MAX];
-
-    reason_format(why ? why : PQerrorMessage(c->pg), reason, sizeof(reason));
-    return fl_err_set(err, FL_EUNAVAIL, "could not query PostgreSQL \"%s\": %s", c->target, reason);
-}
-
-/* Sends what is queued and reads until a result can be fetched without blocking. The
- * flush matters only if a caller (the store) left the connection non-blocking. A
- * timeout abandons the connection: see the file comment for why there is no PQcancel. */
-static fl_rc wait_result(fl_pg_conn *c, long long deadline, fl_err *err)
-{
-    for (;;) {
-        int unsent = PQflush(c->pg);
-        int ready;
-        if (unsent < 0) {
-            return lost(c, NULL, err);
-        }
-        if (!unsent && !PQisBusy(c->pg)) {
-            return FL_OK;
-        }
-        ready = wait_socket(c->pg, unsent ? POLLIN | POLLOUT : POLLIN, deadline);
-        if (ready == 0) {
-            c->broken = true;
-            return lost(c, "timeout expired", err);
-        }
-        if (ready < 0 || !PQconsumeInput(c->pg)) {
-            return lost(c, NULL, err);
-        }
-    }
-}
-
-static fl_rc sqlstate_rc(const char *state)
-{
-    static const struct {
-        const char *prefix;
-        fl_rc rc;
-    } map[] = {
-        {"23505", FL_ECONFLICT}, {"40001", FL_ECONFLICT}, {"40P01", FL_ECONFLICT},
-        {"57014", FL_ETIMEDOUT}, {"55P03", FL_ETIMEDOUT}, {"08", FL_EUNAVAIL},
-        {"53", FL_EUNAVAIL},     {"57P", FL_EUNAVAIL},    {"58", FL_EUNAVAIL},
-    };
-
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strncmp(state, map[i].prefix, strlen(map[i].prefix)) == 0) {
-            return map[i].rc;
-        }
-    }
-    return FL_EIO;
-}
-
-/* " at line N" for an error position (1-based, in characters) inside sql. */
-static void position_format(const char *sql, const char *pos, char *out, size_t size)
-{
-    long chars = pos ? strtol(pos, NULL, 10) : 0;
-    long line = 1;
-
-    out[0] = '\0';
-    if (!sql || chars <= 0) {
-        return;
-    }
-    for (const char *p = sql; *p && chars > 1; p++) {
-        if (((unsigned char)*p & 0xC0) != 0x80) {
-            chars--; /* count UTF-8 lead bytes only: the server counts characters */
-        }
-        line += *p == '\n';
-    }
-    snprintf(out, size, " at line %ld", line);
-}
-
-/* Only the primary message and SQLSTATE: DETAIL may quote row values (user data). */
-static fl_rc result_error(fl_pg_conn *c, const PGresult *res, const char *script, fl_err *err)
-{
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    char where[32];
-    fl_rc rc;
-
-    if (PQstatus(c->pg) != CONNECTION_OK || !state || !primary) {
-        return lost(c, PQresultErrorMessage(res), err);
-    }
-    rc = sqlstate_rc(state);
-    if (rc == FL_EUNAVAIL) {
-        return lost(c, primary, err);
-    }
-    position_format(script, PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION), where,
-                    sizeof(where));
-    return fl_err_set(err, rc, "%s%s (SQLSTATE %s)", primary, where, state);
-}
-
-static bool result_ok(const PGresult *res)
-{
-    ExecStatusType st = PQresultStatus(res);
-
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
-}
-
-/* Sorts one result into *keep (the last good one) or *bad (the first error). COPY is
- * not spoken here, so it leaves the connection unusable. */
-static fl_rc sort_result(fl_pg_conn *c, PGresult *res, PGresult **keep, PGresult **bad, fl_err *err)
-{
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
-        c->broken = true;
-        PQclear(res);
-        return fl_err_set(err, FL_EINVAL, "cannot run COPY through the pool's query helpers");
-    }
-    if (*bad) {
-        PQclear(res);
-    } else if (!result_ok(res)) {
-        *bad = res;
-    } else {
-        PQclear(*keep);
-        *keep = res;
-    }
-    return FL_OK;
-}
-
-/* Fetches every result of the statement(s) sent, then reports the first error. */
-static fl_rc collect(fl_pg_conn *c, long long deadline, const char *script, PGresult **out,
-                     fl_err *err)
-{
-    PGresult *keep = NULL, *bad = NULL;
-    fl_rc rc;
-
-    for (;;) {
-        PGresult *res;
-        rc = wait_result(c, deadline, err);
-        if (rc != FL_OK) {
-            goto out;
-        }
-        res = PQgetResult(c->pg);
-        if (!res) {
-            break;
-        }
-        rc = sort_result(c, res, &keep, &bad, err);
-        if (rc != FL_OK) {
-            goto out;
-        }
-    }
-    if (bad) {
-        rc = result_error(c, bad, script, err);
-        goto out;
-    }
-    *out = keep;
-    keep = NULL;
-out:
-    PQclear(bad);
-    PQclear(keep);
-    return rc;
-}
-
-fl_rc fl_pg_exec(fl_pg_conn *conn, const fl_pg_stmt *stmt, fl_pg_rows **out, fl_err *err)
-{
-    fl_rc rc;
-    PGresult *res = NULL;
-    long long deadline = deadline_in(stmt->timeout_ms);
-
-    if (out) {
-        *out = NULL;
-    }
-    if (!PQsendQueryParams(conn->pg, stmt->sql, stmt->nparams, NULL, stmt->params, NULL, NULL, 0)) {
-        rc = lost(conn, NULL, err);
-        goto out;
-    }
-    rc = collect(conn, deadline, NULL, &res, err);
-    if (rc != FL_OK || !out) {
-        goto out;
-    }
-    *out = fl_xmalloc(sizeof(fl_pg_rows));
-    (*out)->res = res;
-    res = NULL;
-out:
-    PQclear(res);
-    return rc;
-}
-
-fl_rc fl_pg_exec_script(fl_pg_conn *conn, const char *sql, int timeout_ms, fl_err *err)
-{
-    fl_rc rc;
-    PGresult *res = NULL;
-
-    if (!PQsendQuery(conn->pg, sql)) {
-        rc = lost(conn, NULL, err);
-        goto out;
-    }
-    rc = collect(conn, deadline_in(timeout_ms), sql, &res, err);
-out:
-    PQclear(res);
-    return rc;
-}
-
-size_t fl_pg_rows_count(const fl_pg_rows *rows)
-{
-    int n = PQntuples(rows->res);
-
-    return n > 0 ? (size_t)n : 0;
-}
-
-const char *fl_pg_rows_get(const fl_pg_rows *rows, size_t row, int col)
-{
-    if (row >= fl_pg_rows_count(rows) || col < 0 || col >= PQnfields(rows->res) ||
-        PQgetisnull(rows->res, (int)row, col)) {
-        return NULL;
-    }
-    return PQgetvalue(rows->res, (int)row, col);
-}
-
-void fl_pg_rows_free(fl_pg_rows *rows)
-{
-    if (rows) {
-        PQclear(rows->res);
-        free(rows);
-    }
 }
 
 fl_rc fl_pg_ping(fl_pg_pool *pool, int timeout_ms, fl_err *err)

@@ -4,7 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 status=0
-mapfile -t files < <(git ls-files '*.c' '*.h')
+# tracked files and new ones not yet added (but not ignored ones such as build/)
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.c' '*.h' | sort -u)
 
 if ! .venv/bin/clang-format --dry-run -Werror "${files[@]}"; then
   echo "lint: clang-format would change the files above (run: make format)" >&2
@@ -17,7 +18,7 @@ if ! cppcheck -q --error-exitcode=1 --std=c11 --enable=warning,portability,perfo
   status=1
 fi
 
-mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+mapfile -t scripts < <(git ls-files --cached --others --exclude-standard '*.sh' .ci/run | sort -u)
 if ! shellcheck -x "${scripts[@]}"; then
   echo "lint: shellcheck found problems" >&2
   status=1
