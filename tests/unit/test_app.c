@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/app.h"
 #include "core/log.h"
@@ -73,11 +75,49 @@ static void test_app_failed_start_stops_what_started(void **state)
     assert_string_equal(trace, "+a-a");
 }
 
+static void hang_stop(void *self)
+{
+    (void)self;
+    sleep(30);
+}
+
+static fl_rc ok_start(void *self, fl_err *err)
+{
+    (void)self;
+    (void)err;
+    return FL_OK;
+}
+
+/* A module whose stop hangs must not hang the process: the watchdog ends it with status
+ * 70 once shutdown_timeout has passed. Runs in a child, since it exits the process. */
+static void test_app_stop_past_the_timeout_exits_70(void **state)
+{
+    int wstatus = 0;
+    pid_t pid;
+
+    (void)state;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fl_app *app;
+        fl_app_new(&app, 100);
+        fl_app_add(app, "stuck", ok_start, hang_stop, NULL);
+        if (fl_app_start(app, NULL) == FL_OK) {
+            fl_app_stop(app);
+        }
+        _exit(0); /* reached only if the watchdog did not fire */
+    }
+    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+    assert_true(WIFEXITED(wstatus));
+    assert_int_equal(WEXITSTATUS(wstatus), 70);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_app_stops_in_reverse_start_order),
         cmocka_unit_test(test_app_failed_start_stops_what_started),
+        cmocka_unit_test(test_app_stop_past_the_timeout_exits_70),
     };
 
     fl_log_set_level(FL_ERROR);
