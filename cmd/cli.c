@@ -19,6 +19,9 @@ static const char usage[] =
     "  migrate               apply the SQL migrations compiled into this binary\n"
     "  topics ensure [--wait DURATION]\n"
     "                        wait for Kafka, create missing topics, check partition counts\n"
+    "  validate FILE...      check workflow definitions (exit 1, one line per problem)\n"
+    "  graph FILE [--format mermaid|dot]\n"
+    "                        print a workflow's state diagram\n"
     "  config check [FILE]   validate a configuration file (exit 1 with file:line:col)\n"
     "  config dump           print the effective configuration, secrets redacted\n"
     "  config reference      print every setting as a Markdown table\n"
@@ -41,6 +44,8 @@ static int take_flag(fl_cli *cli, int argc, char **argv, int i, fl_err *err)
         cli->config_path = value;
     } else if (nlen == 4 && !strncmp(name, "wait", 4)) {
         cli->wait = value;
+    } else if (nlen == 6 && !strncmp(name, "format", 6)) {
+        cli->format = value;
     } else if (cli->nflags < FL_CLI_MAX_FLAGS && nlen < 128) {
         /* the key must be NUL-terminated: keep --key=value keys in argv by splitting at '=' */
         if (eq) {
@@ -187,6 +192,12 @@ int fl_cli_run(const fl_cli *cli)
     }
     if (!strcmp(cmd, "topics")) {
         return fl_cmd_topics(cli);
+    }
+    if (!strcmp(cmd, "validate")) {
+        return fl_cmd_validate(cli);
+    }
+    if (!strcmp(cmd, "graph")) {
+        return fl_cmd_graph(cli);
     }
     fprintf(stderr, "flowd: unknown command \"%s\"\n%s", cmd, usage);
     return FL_EXIT_USAGE;

@@ -15,7 +15,7 @@
 #include "core/config.h"
 
 #define FL_CLI_MAX_FLAGS 64
-#define FL_CLI_MAX_WORDS 8
+#define FL_CLI_MAX_WORDS 512 /* validate takes many files */
 
 /* Exit statuses: 0 success, 1 failure (bad config, dependency down), 2 usage error. */
 enum { FL_EXIT_OK = 0, FL_EXIT_FAIL = 1, FL_EXIT_USAGE = 2 };
@@ -48,5 +48,7 @@ void fl_cli_usage(void);
 int fl_cmd_serve(const fl_cli *cli);
 int fl_cmd_migrate(const fl_cli *cli);
 int fl_cmd_topics(const fl_cli *cli);
+int fl_cmd_validate(const fl_cli *cli); /* cmd/validate.c */
+int fl_cmd_graph(const fl_cli *cli);    /* cmd/graph.c */
 
 #endif
