@@ -26,7 +26,8 @@ typedef struct fl_cli {
     size_t nflags;
     const char *words[FL_CLI_MAX_WORDS]; /* the command and its arguments */
     size_t nwords;
-    const char *wait; /* --wait (topics ensure) */
+    const char *wait;   /* --wait (topics ensure) */
+    const char *format; /* --format (graph) */
     char *const *envp;
     const sigset_t *stop_signals; /* blocked in main, awaited by serve */
 } fl_cli;
