@@ -126,6 +126,16 @@ $(PROBE): tests/system/kafka_probe.c $(BUILD)/libflowd.a
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libflowd.a $(PKG_LIBS)
 
+# The pure step function's speed (issue 3): steps/s without and with a Lua guard.
+.PHONY: bench-step
+bench-step: $(BUILD)/bench/bench_step
+	@$<
+
+$(BUILD)/bench/bench_step: tests/bench/bench_step.c $(BUILD)/libflowd.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -O2 -o $@ $< $(BUILD)/libflowd.a $(PKG_LIBS)
+
 # ---- hygiene --------------------------------------------------------------------------
 lint: deps
 	@tests/lint.sh

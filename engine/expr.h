@@ -15,6 +15,12 @@
  * evaluation is bounded by an instruction count and a memory budget: exceeding either is
  * an evaluation error (FL_EINVAL), never a hang or a crash.
  *
+ * Conversions: a Lua table whose keys are exactly 1..n becomes an array, any other an object
+ * (string keys only); an empty table is {}. A proxy (ctx.list, event.data) converts to a
+ * copy of its JSON; in interpolation, tables and proxies appear as compact JSON text.
+ * Proxies support indexing, `#` (array length, or number of members), pairs (members in
+ * document order), ipairs and tostring (JSON); writing to one is an error.
+ *
  * Determinism: the same template and scope give the same JSON, byte for byte (tables
  * converted to objects have their keys sorted; nothing reads a clock or random source).
  *
@@ -68,7 +74,8 @@ void fl_tmpl_free(fl_tmpl *t); /* NULL-safe */
 /* The template's JSON as written in the definition. Borrowed. */
 const json_t *fl_tmpl_source(const fl_tmpl *t);
 
-/* True when the template has no expression at all (evaluation = a copy of the source). */
+/* True when the template has no expression at all (evaluation = a copy of the source, with
+ * any `$${` turned into `${`). */
 bool fl_tmpl_is_constant(const fl_tmpl *t);
 
 /* Ownership: *out is owned by the caller (fl_expr_vm_free). Errors: FL_EINTERNAL. */

@@ -60,8 +60,11 @@ typedef struct fl_instance {
     int version;
     int state; /* index into the definition's states */
     fl_status status;
-    json_t *ctx;           /* the context (owned) */
-    json_t *usage;         /* {tokens_in, tokens_out, cost} (owned) */
+    /* ctx and usage are owned references to values that are never changed in place:
+     * fl_instance_dup shares them, and the step function replaces them (copy on write).
+     * Code that wants another context must set a new value, not edit this one. */
+    json_t *ctx;           /* the context */
+    json_t *usage;         /* {tokens_in, tokens_out (integers), cost (real)} */
     int64_t entered_at_ms; /* when the current state was entered */
     int64_t entry_seq;     /* counts state entries; tags the timers and activities of one */
     size_t pc;             /* next entry action to run; == entry.count when the list is done */
@@ -124,6 +127,12 @@ typedef struct fl_effects {
 
 void fl_effects_init(fl_effects *fx);
 void fl_effects_deinit(fl_effects *fx); /* frees every effect; the list can be reused */
+/* Frees every effect but keeps the array, so a loop that reuses the list allocates once. */
+void fl_effects_clear(fl_effects *fx);
+/* Frees the effects past the first `count`. */
+void fl_effects_truncate(fl_effects *fx, size_t count);
+/* Appends one effect. Ownership: takes `data`, even on failure (it cannot fail). */
+void fl_effects_add_take(fl_effects *fx, fl_effect_kind kind, json_t *data);
 
 /* [{"kind": "...", ...data}, ...] with sorted keys, for tests and logs. New reference. */
 json_t *fl_effects_to_json(const fl_effects *fx);

@@ -130,6 +130,7 @@ typedef struct fl_workflow {
     fl_state *states; /* in file order */
     size_t nstates;
     fl_schedule schedule;
+    fl_pos pos; /* of the `workflow:` name, for problems found across a set of files */
 } fl_workflow;
 
 /* Caps for untrusted definitions (R5.2). */

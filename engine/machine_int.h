@@ -1,0 +1,92 @@
+/* engine/machine_int.h -- private to the step function (machine.c, machine_actions.c,
+ * instance.c). Nothing outside engine/machine*.c and engine/instance.c includes it.
+ *
+ * One step works on an fl_step: a working copy of the instance, the caller's effect list
+ * (with the count it had on entry, so a failed step can be rolled back), and lazily built
+ * views for expressions. Lazy, because most steps in a busy engine have no guard at all:
+ * building the `event` and `instance` JSON for every step would cost more than the step.
+ *
+ * Copy-on-write context: an instance's ctx and usage are immutable values that copies of
+ * the instance share by reference. The first write of a step replaces in->ctx by a
+ * shallow copy (json_copy), which the step then owns and may change; nested values are
+ * never changed in place, only replaced at the top level, so sharing them is safe.
+ *
+ * Thread-safety: an fl_step lives on one thread's stack for one step. */
+#ifndef FL_ENGINE_MACHINE_INT_H
+#define FL_ENGINE_MACHINE_INT_H
+
+#include "engine/machine.h"
+
+/* A chain of done: transitions that has not settled after this many transitions in one
+ * step is a definition bug (a -> b -> a with nothing to wait for), not a workload. */
+#define FL_MACHINE_MAX_HOPS 100
+#define FL_MACHINE_TRACE    8
+
+struct fl_machine {
+    fl_expr_vm *vm;
+    /* The state names of the last definition stepped, as JSON strings that effects share
+     * by reference: every step names two states twice (STATE_CHANGED and HISTORY), and
+     * four fewer allocations per step is a fifth of its cost. Checked by name on use, so
+     * a new definition at a freed one's address cannot return a wrong name. */
+    const fl_workflow *names_wf;
+    json_t **names;
+    size_t nnames;
+};
+
+/* What kind of trigger the current lookup is for. */
+typedef enum fl_match {
+    FL_MATCH_EVENT, /* the step's event: event:, after:/at: (timer), error: (failure) */
+    FL_MATCH_DONE   /* the entry list just finished: done: only */
+} fl_match;
+
+typedef struct fl_step {
+    fl_machine *m;
+    const fl_workflow *wf;
+    fl_instance *in; /* the working copy (owned until committed) */
+    const fl_event *ev;
+    int64_t now_ms;
+    fl_effects *fx;              /* the caller's list; effects are appended in order */
+    size_t fx_base;              /* fx->count on entry: a failed step truncates back to it */
+    json_t *set;                 /* the ctx fields written in this step, or NULL */
+    bool ctx_owned;              /* in->ctx is this step's own (shallow) copy */
+    json_t *result;              /* the last activity result of the running entry list, or NULL */
+    const char *timer;           /* data.timer of a flowd.timer.fired event, or NULL */
+    const char *error;           /* data.error of a failure of the pending activity, or NULL */
+    bool timer_known;            /* the timer id is one armed by the current entry */
+    json_t *event_json;          /* lazily built views for expressions (NULL until needed) */
+    json_t *inst_json;           /* dropped whenever state or usage change */
+    char now[32];                /* RFC 3339 of now_ms, "" until needed */
+    int from;                    /* the state before the step; -1 when starting */
+    bool unhandled;              /* the event changed nothing: no history, no seq */
+    int hops;                    /* external transitions fired in this step */
+    int trace[FL_MACHINE_TRACE]; /* the last states entered, for the loop message */
+} fl_step;
+
+/* machine.c */
+fl_rc fl_machine__fire(fl_step *st, const fl_transition *t, fl_err *err);
+fl_rc fl_machine__settle(fl_step *st, fl_err *err);
+void fl_machine__finish(fl_step *st, fl_status status);
+fl_rc fl_machine__eval(fl_step *st, const fl_tmpl *t, json_t **out, fl_err *err);
+void fl_machine__effect(fl_step *st, fl_effect_kind kind, json_t *data);
+void fl_machine__ctx_set(fl_step *st, const char *key, json_t *value);
+void fl_machine__locate(fl_err *err, const fl_step *st, const char *what, fl_pos pos,
+                        const fl_err *cause);
+
+/* machine_actions.c */
+void fl_machine__names_free(fl_machine *m);
+json_t *fl_machine__state_name(fl_step *st, int state);
+/* {k1: v1, k2: v2} (k2 may be NULL); takes v1 and v2. */
+json_t *fl_machine__pair(const char *k1, json_t *v1, const char *k2, json_t *v2);
+fl_rc fl_machine__run_immediate(fl_step *st, const fl_action_list *list, const char *what,
+                                fl_err *err);
+fl_rc fl_machine__run_entry(fl_step *st, fl_err *err);
+fl_rc fl_machine__enter(fl_step *st, int target, fl_err *err);
+bool fl_machine__has_timers(const fl_workflow *wf, int state);
+void fl_machine__timer_id(const fl_instance *in, char list, size_t index, char *out, size_t size);
+void fl_machine__activity_id(const fl_instance *in, size_t action, char *out, size_t size);
+
+/* instance.c */
+json_t *fl_instance__view(const fl_instance *in, const fl_workflow *wf);
+bool fl_machine__parse_rfc3339(const char *s, int64_t *ms);
+
+#endif
