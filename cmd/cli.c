@@ -203,6 +203,20 @@ int fl_cli_run(const fl_cli *cli)
     return FL_EXIT_USAGE;
 }
 
+void fl_cli_print_diags(fl_diags *d)
+{
+    char line[1024];
+
+    fl_diags_sort(d);
+    for (size_t i = 0; i < d->count; i++) {
+        fl_diags_format(d, i, line, sizeof(line));
+        fprintf(stderr, "%s\n", line);
+    }
+    if (d->dropped > 0) {
+        fprintf(stderr, "flowd: %zu more problems not shown\n", d->dropped);
+    }
+}
+
 void fl_cli_usage(void)
 {
     fputs(usage, stderr);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/diag.h"
 
 #define FL_CLI_MAX_FLAGS 64
 #define FL_CLI_MAX_WORDS 512 /* validate takes many files */
@@ -41,6 +42,10 @@ int fl_cli_run(const fl_cli *cli);
 /* Loads the configuration the way every command does (file discovery, env, flags) and
  * applies its log level. Ownership: *out is owned by the caller (fl_config_free). */
 fl_rc fl_cli_load_config(const fl_cli *cli, fl_config **out, fl_err *err);
+
+/* Prints located problems on stderr, sorted, one `FILE:LINE:COL: error: MESSAGE` line
+ * each, and how many were left out past the list's cap. */
+void fl_cli_print_diags(fl_diags *d);
 
 /* Prints the usage text on stderr. */
 void fl_cli_usage(void);

@@ -19,20 +19,6 @@
 #define GRAPH_MAX_BYTES (64u << 20)
 #define GRAPH_MAX_DIAGS 1000
 
-static void print_diags(fl_diags *d)
-{
-    char line[1024];
-
-    fl_diags_sort(d);
-    for (size_t i = 0; i < d->count; i++) {
-        fl_diags_format(d, i, line, sizeof(line));
-        fprintf(stderr, "%s\n", line);
-    }
-    if (d->dropped > 0) {
-        fprintf(stderr, "flowd: %zu more problems not shown\n", d->dropped);
-    }
-}
-
 /* Not found and unreadable files are I/O errors (2); anything the loader
  * reports about the text, a too-large file included, makes the definition
  * invalid (1). */
@@ -69,7 +55,7 @@ int fl_cmd_graph(const fl_cli *cli)
     fl_buf_init(&out, GRAPH_MAX_BYTES);
     rc = fl_workflow_load(cli->words[1], &lim, &wf, &diags);
     if (rc != FL_OK) {
-        print_diags(&diags);
+        fl_cli_print_diags(&diags);
         status = load_status(rc);
     } else if (fl_graph_render(wf, fmt, &out, &err) != FL_OK) {
         fprintf(stderr, "flowd: cannot render \"%s\": %s\n", cli->words[1], err.msg);

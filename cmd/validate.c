@@ -32,17 +32,9 @@ static bool file_has_problem(const fl_diags *d, const char *path)
     return false;
 }
 
-static void report(const fl_cli *cli, const fl_diags *d)
+static void report(const fl_cli *cli, fl_diags *d)
 {
-    char line[1024];
-
-    for (size_t i = 0; i < d->count; i++) {
-        fl_diags_format(d, i, line, sizeof(line));
-        fprintf(stderr, "%s\n", line);
-    }
-    if (d->dropped) {
-        fprintf(stderr, "flowd: %zu more problems not shown\n", d->dropped);
-    }
+    fl_cli_print_diags(d);
     for (size_t i = 1; i < cli->nwords; i++) {
         if (!file_has_problem(d, cli->words[i])) {
             printf("%s: ok\n", cli->words[i]);
@@ -73,7 +65,6 @@ int fl_cmd_validate(const fl_cli *cli)
         }
     }
     fl_workflow_check_set(wfs, n, &d);
-    fl_diags_sort(&d);
     report(cli, &d);
     if (status == FL_EXIT_OK && (d.count || d.dropped)) {
         status = FL_EXIT_FAIL;
