@@ -3,16 +3,26 @@
  *
  * An instance's ctx and usage are shared, immutable values: fl_instance_dup takes a
  * reference instead of copying them, which is what makes a step cheap when it writes no
- * context (machine_int.h explains the copy-on-write). The JSON forms are the rows the
+ * context (machine_int.h explains the copy-on-write); its identity strings are shared the
+ * same way, in one reference-counted block. The JSON forms are the rows the
  * engine stores and the effect lists tests compare, so they are built in one fixed way
  * and dumped with sorted keys.
  *
  * Thread-safety: values belong to one thread at a time; jansson's reference counts are
  * atomic, so copies that share ctx may live on different threads. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "engine/machine_int.h"
+
+/* The identity strings of an instance and all its successors, NUL-terminated one after
+ * another in one allocation. The count is atomic because an instance and its successor
+ * may be freed on different threads. */
+struct fl_instance_ids {
+    atomic_size_t refs;
+    char text[];
+};
 
 static const char *const status_names[] = {"running", "completed", "failed", "cancelled"};
 
@@ -43,34 +53,49 @@ static bool status_parse(const char *name, fl_status *out)
     return found;
 }
 
+void fl_instance__set_ids(fl_instance *in, const char *id, const char *key, const char *tenant,
+                          const char *workflow)
+{
+    const char *src[4] = {id, key, tenant, workflow};
+    const char **dst[4] = {&in->id, &in->key, &in->tenant, &in->workflow};
+    size_t len[4], total = 0;
+    char *p;
+
+    for (int i = 0; i < 4; i++) {
+        len[i] = src[i] != NULL ? strlen(src[i]) + 1 : 0;
+        total += len[i];
+    }
+    in->ids = fl_xmalloc(sizeof(*in->ids) + total);
+    atomic_init(&in->ids->refs, 1);
+    p = in->ids->text;
+    for (int i = 0; i < 4; i++) {
+        *dst[i] = src[i] != NULL ? memcpy(p, src[i], len[i]) : NULL;
+        p += len[i];
+    }
+}
+
 void fl_instance_free(fl_instance *in)
 {
     if (in == NULL) {
         return;
     }
-    free(in->id);
-    free(in->key);
-    free(in->tenant);
-    free(in->workflow);
+    if (in->ids != NULL &&
+        atomic_fetch_sub_explicit(&in->ids->refs, 1, memory_order_acq_rel) == 1) {
+        free(in->ids);
+    }
     json_decref(in->ctx);
     json_decref(in->usage);
     free(in);
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s != NULL ? fl_xstrdup(s) : NULL;
 }
 
 fl_instance *fl_instance_dup(const fl_instance *in)
 {
     fl_instance *c = fl_xmalloc(sizeof(*c));
 
-    *c = *in;
-    c->id = dup_or_null(in->id);
-    c->key = dup_or_null(in->key);
-    c->tenant = dup_or_null(in->tenant);
-    c->workflow = dup_or_null(in->workflow);
+    *c = *in; /* the identity strings and their block are shared */
+    if (c->ids != NULL) {
+        atomic_fetch_add_explicit(&c->ids->refs, 1, memory_order_relaxed);
+    }
     c->ctx = json_incref(in->ctx); /* shared: never changed in place (copy-on-write) */
     c->usage = json_incref(in->usage);
     return c;
@@ -154,10 +179,7 @@ fl_rc fl_instance_from_json(const json_t *j, const fl_workflow *wf, fl_instance 
         rc = fl_err_set(err, FL_EINVAL, "invalid instance: unknown status \"%s\"", r.status);
         goto out;
     }
-    in->id = fl_xstrdup(r.id);
-    in->key = fl_xstrdup(r.key);
-    in->tenant = dup_or_null(r.tenant);
-    in->workflow = fl_xstrdup(r.workflow);
+    fl_instance__set_ids(in, r.id, r.key, r.tenant, r.workflow);
     in->version = r.version;
     in->state = fl_workflow_state_index(wf, r.state);
     in->ctx = json_deep_copy(r.ctx); /* the row's JSON stays the caller's */

@@ -50,7 +50,7 @@ void fl_machine_free(fl_machine *m)
         return;
     }
     fl_expr_vm_free(m->vm);
-    fl_machine__names_free(m);
+    fl_machine__cache_free(m);
     free(m);
 }
 
@@ -89,7 +89,7 @@ static void scope_get(fl_step *st, const fl_tmpl *t, fl_expr_scope *sc)
     const json_t *src = fl_tmpl_source(t);
 
     if (st->event_json == NULL && mentions(src, "event")) {
-        st->event_json = fl_event_to_json(st->ev);
+        st->event_json = fl_machine__event_view(st);
     }
     if (st->inst_json == NULL && mentions(src, "instance")) {
         st->inst_json = fl_instance__view(st->in, st->wf);
@@ -208,10 +208,11 @@ static bool trigger_matches(fl_step *st, const fl_transition *t, char list, size
 static fl_rc find_in(fl_step *st, const fl_transition_list *l, char list, fl_match kind,
                      const fl_transition **found, fl_err *err)
 {
-    fl_err cause = FL_ERR_INIT;
+    fl_err cause;
     bool ok = false;
     fl_rc rc = FL_OK;
 
+    fl_machine__err_clear(&cause);
     for (size_t i = 0; i < l->count && !ok; i++) {
         if (!trigger_matches(st, &l->items[i], list, i, kind)) {
             continue;
@@ -245,12 +246,13 @@ static fl_rc find(fl_step *st, fl_match kind, const fl_transition **found, fl_er
 /* set: {name: value} writes each key into ctx at the top level. */
 static fl_rc apply_set(fl_step *st, const fl_transition *t, fl_err *err)
 {
-    fl_err cause = FL_ERR_INIT;
+    fl_err cause;
     json_t *v = NULL;
     const char *key;
     json_t *value;
     fl_rc rc = FL_OK;
 
+    fl_machine__err_clear(&cause);
     if (t->set == NULL) {
         goto out;
     }
@@ -495,7 +497,7 @@ static void step_record(fl_step *st)
     h = json_object();
     json_object_set_new_nocheck(h, "seq", json_integer(st->in->seq));
     json_object_set_new_nocheck(h, "event_id", st->ev->id ? json_string(st->ev->id) : json_null());
-    json_object_set_new_nocheck(h, "event_type", json_string(st->ev->type));
+    json_object_set_new_nocheck(h, "event_type", fl_machine__event_type(st));
     json_object_set_new_nocheck(h, "from", fl_machine__state_name(st, st->from));
     json_object_set_new_nocheck(h, "to", fl_machine__state_name(st, st->in->state));
     fl_machine__effect(st, FL_EFFECT_HISTORY, h);
@@ -516,7 +518,7 @@ static fl_rc step_end(fl_step *st, fl_rc rc, fl_instance **out)
     fl_instance_free(st->in);
     json_decref(st->set);
     json_decref(st->result);
-    json_decref(st->event_json);
+    fl_machine__event_done(st); /* the view itself is the machine's */
     json_decref(st->inst_json);
     return rc;
 }
@@ -554,10 +556,7 @@ fl_rc fl_machine_start(fl_machine *m, const fl_workflow *wf, const fl_instance_i
     fl_instance *in = fl_xcalloc(1, sizeof(*in));
     fl_step st;
 
-    in->id = fl_xstrdup(init->id);
-    in->key = fl_xstrdup(init->key);
-    in->tenant = init->tenant != NULL ? fl_xstrdup(init->tenant) : NULL;
-    in->workflow = fl_xstrdup(wf->name);
+    fl_instance__set_ids(in, init->id, init->key, init->tenant, wf->name);
     in->version = wf->version;
     in->state = -1;
     in->status = FL_STATUS_RUNNING;

@@ -50,13 +50,20 @@ typedef enum fl_status {
 
 const char *fl_status_name(fl_status s); /* "running", "completed", ... */
 
+/* The block that holds an instance's four identity strings (private to instance.c). */
+typedef struct fl_instance_ids fl_instance_ids;
+
 /* One instance's state. The engine stores it as a row (fl_instance_to_json /
  * fl_instance_from_json give the row's JSON form). */
 typedef struct fl_instance {
-    char *id;  /* UUIDv7, given by the engine */
-    char *key; /* the CloudEvents subject that addresses it */
-    char *tenant;
-    char *workflow; /* definition name and version it runs on */
+    /* id, key, tenant and workflow never change over an instance's life: they point into
+     * one reference-counted block that fl_instance_dup shares instead of copying (a step
+     * would otherwise spend a tenth of its time copying them). Read-only. */
+    const char *id;  /* UUIDv7, given by the engine */
+    const char *key; /* the CloudEvents subject that addresses it */
+    const char *tenant;
+    const char *workflow; /* definition name and version it runs on */
+    fl_instance_ids *ids; /* owns the four strings above */
     int version;
     int state; /* index into the definition's states */
     fl_status status;
@@ -109,14 +116,17 @@ typedef enum fl_effect_kind {
     FL_EFFECT_CHILD_START,    /* {workflow, key, input} */
     FL_EFFECT_LOG,            /* {level, message} */
     FL_EFFECT_FINISHED,       /* {status} */
-    FL_EFFECT_UNHANDLED       /* {event_type, reason} */
+    FL_EFFECT_UNHANDLED       /* {event_id, event_type, reason} */
 } fl_effect_kind;
 
 const char *fl_effect_kind_name(fl_effect_kind k); /* "state_changed", ... */
 
+/* data is an owned reference to a value that is never changed in place: effects share
+ * parts of it (state names, event types, whole STATE_CHANGED values) with each other and
+ * with later steps, as instances share ctx. Code that wants another value copies it. */
 typedef struct fl_effect {
     fl_effect_kind kind;
-    json_t *data; /* owned */
+    json_t *data; /* owned reference; read-only */
 } fl_effect;
 
 typedef struct fl_effects {

@@ -18,26 +18,54 @@
 #include "core/mem.h"
 #include "engine/machine_int.h"
 
-void fl_machine__names_free(fl_machine *m)
+static void names_drop(fl_machine *m)
 {
     for (size_t i = 0; i < m->nnames; i++) {
         json_decref(m->names[i]);
+        json_decref(m->changed[i]);
     }
     free(m->names);
+    free(m->changed);
+    free(m->changed_from);
     m->names = NULL;
+    m->changed = NULL;
+    m->changed_from = NULL;
     m->nnames = 0;
     m->names_wf = NULL;
 }
 
+/* Not names_drop: the event view may be in use by the step that loads new names. */
+void fl_machine__cache_free(fl_machine *m)
+{
+    names_drop(m);
+    json_decref(m->type);
+    m->type = NULL;
+    json_decref(m->ev_view);
+    m->ev_view = NULL;
+}
+
 static void names_load(fl_machine *m, const fl_workflow *wf)
 {
-    fl_machine__names_free(m);
+    names_drop(m);
     m->names = fl_xcalloc(wf->nstates, sizeof(*m->names));
+    m->changed = fl_xcalloc(wf->nstates, sizeof(*m->changed));
+    m->changed_from = fl_xcalloc(wf->nstates, sizeof(*m->changed_from));
     for (size_t i = 0; i < wf->nstates; i++) {
         m->names[i] = json_string_nocheck(wf->states[i].name);
     }
     m->nnames = wf->nstates;
     m->names_wf = wf;
+}
+
+/* Makes m->names[state] (state >= 0) the name of that state of the step's definition. */
+static void names_check(fl_step *st, int state)
+{
+    fl_machine *m = st->m;
+
+    if (m->names_wf != st->wf || (size_t)state >= m->nnames ||
+        strcmp(json_string_value(m->names[state]), st->wf->states[state].name) != 0) {
+        names_load(m, st->wf);
+    }
 }
 
 /* Effects are built with the _nocheck setters, not json_pack: on the hot path, parsing a
@@ -47,17 +75,97 @@ static void names_load(fl_machine *m, const fl_workflow *wf)
 /* A state's name as a JSON string (new reference), or null for "no state yet". */
 json_t *fl_machine__state_name(fl_step *st, int state)
 {
-    fl_machine *m = st->m;
     json_t *v = NULL;
 
     if (state >= 0) {
-        if (m->names_wf != st->wf || (size_t)state >= m->nnames ||
-            strcmp(json_string_value(m->names[state]), st->wf->states[state].name) != 0) {
-            names_load(m, st->wf);
-        }
-        v = json_incref(m->names[state]);
+        names_check(st, state);
+        v = json_incref(st->m->names[state]);
     }
     return v != NULL ? v : json_null();
+}
+
+json_t *fl_machine__state_changed(fl_step *st, int from, int to)
+{
+    fl_machine *m = st->m;
+
+    if (from >= 0) {
+        names_check(st, from);
+    }
+    names_check(st, to); /* after from's: a reload drops every cached effect */
+    if (m->changed[to] == NULL || m->changed_from[to] != from) {
+        json_decref(m->changed[to]);
+        m->changed[to] = fl_machine__pair("from", fl_machine__state_name(st, from), "to",
+                                          fl_machine__state_name(st, to));
+        m->changed_from[to] = from;
+    }
+    return json_incref(m->changed[to]);
+}
+
+json_t *fl_machine__event_type(fl_step *st)
+{
+    fl_machine *m = st->m;
+    json_t *v;
+
+    if (m->type == NULL || strcmp(json_string_value(m->type), st->ev->type) != 0) {
+        v = json_string(st->ev->type); /* from the event: not trusted to be UTF-8 */
+        if (v != NULL) {
+            json_decref(m->type);
+            m->type = v;
+        }
+    } else {
+        v = m->type;
+    }
+    /* NULL (not UTF-8) leaves the member out, as json_string would */
+    return json_incref(v);
+}
+
+static const char *const view_keys[] = {"id", "type", "source", "subject", "tenant", "time"};
+
+/* Updates the kept view in place when it has exactly the members this event gives, in
+ * the same order, so the result is what fl_event_to_json would build; false when it
+ * does not fit (or a new value is not UTF-8) and must be built afresh. */
+static bool view_update(json_t *view, const fl_event *ev)
+{
+    const char *f[6] = {ev->id, ev->type, ev->source, ev->subject, ev->tenant, ev->time};
+    void *it = json_object_iter(view);
+    json_t *v;
+    bool ok = true;
+
+    for (int i = 0; i < 6 && ok; i++) {
+        if (f[i] == NULL) {
+            continue;
+        }
+        ok = it != NULL && strcmp(json_object_iter_key(it), view_keys[i]) == 0;
+        if (ok && strcmp(json_string_value(json_object_iter_value(it)), f[i]) != 0) {
+            v = json_string(f[i]);
+            ok = v != NULL && json_object_iter_set_new(view, it, v) == 0;
+        }
+        it = ok ? json_object_iter_next(view, it) : NULL;
+    }
+    return ok && it == NULL;
+}
+
+json_t *fl_machine__event_view(fl_step *st)
+{
+    fl_machine *m = st->m;
+
+    if (m->ev_view == NULL || !view_update(m->ev_view, st->ev)) {
+        json_decref(m->ev_view);
+        m->ev_view =
+            fl_event_to_json(&(fl_event){st->ev->id, st->ev->type, st->ev->source, st->ev->subject,
+                                         st->ev->tenant, st->ev->time, NULL});
+    }
+    if (st->ev->data != NULL) {
+        json_object_set_nocheck(m->ev_view, "data", (json_t *)st->ev->data);
+    }
+    return m->ev_view;
+}
+
+void fl_machine__event_done(fl_step *st)
+{
+    if (st->event_json != NULL && st->ev->data != NULL) {
+        json_object_del(st->event_json, "data");
+    }
 }
 
 json_t *fl_machine__pair(const char *k1, json_t *v1, const char *k2, json_t *v2)
@@ -159,10 +267,11 @@ static fl_rc apply(fl_step *st, const fl_action *a, json_t *args, fl_err *err)
 
 static fl_rc run_action(fl_step *st, const fl_action *a, const char *what, fl_err *err)
 {
-    fl_err cause = FL_ERR_INIT;
+    fl_err cause;
     json_t *args = NULL;
     fl_rc rc;
 
+    fl_machine__err_clear(&cause);
     rc = fl_machine__eval(st, a->args, &args, &cause);
     if (rc == FL_OK && !json_is_object(args)) {
         rc = fl_err_set(&cause, FL_EINVAL, "the action must give an object");
@@ -199,11 +308,12 @@ static const char *backoff_name(fl_backoff b)
  * list then waits (pc stays on the call) for flowd.activity.completed or .failed. */
 static fl_rc start_call(fl_step *st, const fl_action *a, fl_err *err)
 {
-    fl_err cause = FL_ERR_INIT;
+    fl_err cause;
     json_t *with = NULL;
     char id[256];
     fl_rc rc = FL_OK;
 
+    fl_machine__err_clear(&cause);
     if (a->args != NULL) {
         rc = fl_machine__eval(st, a->args, &with, &cause);
     }
@@ -336,10 +446,11 @@ bool fl_machine__parse_rfc3339(const char *s, int64_t *ms)
 /* When an at: transition's timer is due: its template must give an RFC 3339 string. */
 static fl_rc at_due(fl_step *st, const fl_transition *t, int64_t *due, fl_err *err)
 {
-    fl_err cause = FL_ERR_INIT;
+    fl_err cause;
     json_t *v = NULL;
     fl_rc rc;
 
+    fl_machine__err_clear(&cause);
     rc = fl_machine__eval(st, t->at, &v, &cause);
     if (rc == FL_OK &&
         !(json_is_string(v) && fl_machine__parse_rfc3339(json_string_value(v), due))) {
@@ -419,8 +530,7 @@ fl_rc fl_machine__enter(fl_step *st, int target, fl_err *err)
     }
     st->trace[st->hops++ % FL_MACHINE_TRACE] = target;
     fl_machine__effect(st, FL_EFFECT_STATE_CHANGED,
-                       fl_machine__pair("from", fl_machine__state_name(st, in->state), "to",
-                                        fl_machine__state_name(st, target)));
+                       fl_machine__state_changed(st, in->state, target));
     in->state = target;
     in->entry_seq++;
     in->entered_at_ms = st->now_ms;

@@ -31,6 +31,18 @@ struct fl_machine {
     const fl_workflow *names_wf;
     json_t **names;
     size_t nnames;
+    /* Per target state, the last STATE_CHANGED data built ({from: changed_from[i], to:
+     * i}): a state is mostly entered from the same one, and the value never changes. */
+    json_t **changed;
+    int *changed_from;
+    /* The last event type seen, as a JSON string every HISTORY effect shares: a busy
+     * engine sees a handful of types over and over. */
+    json_t *type;
+    /* The `event` view of expressions, kept between steps and updated in place: most of
+     * its members (type, source, subject, tenant) repeat from one event to the next, and
+     * building it from nothing costs more than the guard that reads it. It holds the
+     * event's data only during a step. */
+    json_t *ev_view;
 };
 
 /* What kind of trigger the current lookup is for. */
@@ -45,22 +57,30 @@ typedef struct fl_step {
     fl_instance *in; /* the working copy (owned until committed) */
     const fl_event *ev;
     int64_t now_ms;
-    fl_effects *fx;              /* the caller's list; effects are appended in order */
-    size_t fx_base;              /* fx->count on entry: a failed step truncates back to it */
-    json_t *set;                 /* the ctx fields written in this step, or NULL */
-    bool ctx_owned;              /* in->ctx is this step's own (shallow) copy */
-    json_t *result;              /* the last activity result of the running entry list, or NULL */
-    const char *timer;           /* data.timer of a flowd.timer.fired event, or NULL */
-    const char *error;           /* data.error of a failure of the pending activity, or NULL */
-    bool timer_known;            /* the timer id is one armed by the current entry */
-    json_t *event_json;          /* lazily built views for expressions (NULL until needed) */
-    json_t *inst_json;           /* dropped whenever state or usage change */
-    char now[32];                /* RFC 3339 of now_ms, "" until needed */
-    int from;                    /* the state before the step; -1 when starting */
-    bool unhandled;              /* the event changed nothing: no history, no seq */
-    int hops;                    /* external transitions fired in this step */
+    fl_effects *fx;     /* the caller's list; effects are appended in order */
+    size_t fx_base;     /* fx->count on entry: a failed step truncates back to it */
+    json_t *set;        /* the ctx fields written in this step, or NULL */
+    bool ctx_owned;     /* in->ctx is this step's own (shallow) copy */
+    json_t *result;     /* the last activity result of the running entry list, or NULL */
+    const char *timer;  /* data.timer of a flowd.timer.fired event, or NULL */
+    const char *error;  /* data.error of a failure of the pending activity, or NULL */
+    bool timer_known;   /* the timer id is one armed by the current entry */
+    json_t *event_json; /* views for expressions, NULL until needed: the machine's */
+    json_t *inst_json;  /* (borrowed), and this step's (dropped on state or usage change) */
+    char now[32];       /* RFC 3339 of now_ms, "" until needed */
+    int from;           /* the state before the step; -1 when starting */
+    bool unhandled;     /* the event changed nothing: no history, no seq */
+    int hops;           /* external transitions fired in this step */
     int trace[FL_MACHINE_TRACE]; /* the last states entered, for the loop message */
 } fl_step;
+
+/* Clears an fl_err the cheap way: FL_ERR_INIT zeroes its 256-byte message, which the
+ * lookups of every step would pay for although only a failure ever reads it. */
+static inline void fl_machine__err_clear(fl_err *e)
+{
+    e->code = FL_OK;
+    e->msg[0] = '\0';
+}
 
 /* machine.c */
 fl_rc fl_machine__fire(fl_step *st, const fl_transition *t, fl_err *err);
@@ -73,8 +93,16 @@ void fl_machine__locate(fl_err *err, const fl_step *st, const char *what, fl_pos
                         const fl_err *cause);
 
 /* machine_actions.c */
-void fl_machine__names_free(fl_machine *m);
+void fl_machine__cache_free(fl_machine *m); /* names, type and event view */
 json_t *fl_machine__state_name(fl_step *st, int state);
+/* STATE_CHANGED data {from, to} (new reference to a value shared between steps). */
+json_t *fl_machine__state_changed(fl_step *st, int from, int to);
+/* The step's event type as a JSON string (new reference; NULL if it is not UTF-8). */
+json_t *fl_machine__event_type(fl_step *st);
+/* The `event` view for this step (borrowed from the machine until fl_machine__event_done). */
+json_t *fl_machine__event_view(fl_step *st);
+/* Drops the step's event data from the view, so nothing of the event outlives the step. */
+void fl_machine__event_done(fl_step *st);
 /* {k1: v1, k2: v2} (k2 may be NULL); takes v1 and v2. */
 json_t *fl_machine__pair(const char *k1, json_t *v1, const char *k2, json_t *v2);
 fl_rc fl_machine__run_immediate(fl_step *st, const fl_action_list *list, const char *what,
@@ -86,6 +114,9 @@ void fl_machine__timer_id(const fl_instance *in, char list, size_t index, char *
 void fl_machine__activity_id(const fl_instance *in, size_t action, char *out, size_t size);
 
 /* instance.c */
+/* Copies the four identity strings into a new shared block owned by in (in->ids). */
+void fl_instance__set_ids(fl_instance *in, const char *id, const char *key, const char *tenant,
+                          const char *workflow);
 json_t *fl_instance__view(const fl_instance *in, const fl_workflow *wf);
 bool fl_machine__parse_rfc3339(const char *s, int64_t *ms);
 
