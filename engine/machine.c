@@ -33,6 +33,7 @@ fl_rc fl_machine_new(fl_machine **out, const fl_expr_limits *limits, fl_err *err
     fl_rc rc;
 
     *out = NULL;
+    m->no_data = json_object();
     rc = fl_expr_vm_new(&m->vm, limits, err);
     if (rc != FL_OK) {
         goto out;
@@ -51,6 +52,7 @@ void fl_machine_free(fl_machine *m)
     }
     fl_expr_vm_free(m->vm);
     fl_machine__cache_free(m);
+    json_decref(m->no_data);
     free(m);
 }
 

@@ -155,15 +155,17 @@ json_t *fl_machine__event_view(fl_step *st)
             fl_event_to_json(&(fl_event){st->ev->id, st->ev->type, st->ev->source, st->ev->subject,
                                          st->ev->tenant, st->ev->time, NULL});
     }
-    if (st->ev->data != NULL) {
+    if (st->ev->data != NULL && !json_is_null(st->ev->data)) {
         json_object_set_nocheck(m->ev_view, "data", (json_t *)st->ev->data);
+    } else {
+        json_object_set_nocheck(m->ev_view, "data", m->no_data);
     }
     return m->ev_view;
 }
 
 void fl_machine__event_done(fl_step *st)
 {
-    if (st->event_json != NULL && st->ev->data != NULL) {
+    if (st->event_json != NULL) {
         json_object_del(st->event_json, "data");
     }
 }

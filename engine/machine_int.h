@@ -43,6 +43,9 @@ struct fl_machine {
      * building it from nothing costs more than the guard that reads it. It holds the
      * event's data only during a step. */
     json_t *ev_view;
+    /* What `event.data` reads when an event carries no data (or null): an empty object,
+     * so `event.data.x` is nil rather than an error that would dead-letter the event. */
+    json_t *no_data;
 };
 
 /* What kind of trigger the current lookup is for. */

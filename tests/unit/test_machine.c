@@ -255,6 +255,27 @@ static void test_machine_guard_scope(void **state)
     done(&h);
 }
 
+/* An event without data reads as `event.data == {}`: a guard on one of its fields is
+ * false, not an error that would dead-letter the event. */
+static void test_machine_event_without_data_reads_empty_data(void **state)
+{
+    harness h;
+
+    (void)state;
+    load(&h, "workflow: t\nversion: 1\ninitial: a\nstates:\n"
+             "  a:\n"
+             "    transitions:\n"
+             "      - {event: go, if: '${ event.data.slot ~= nil }', to: b}\n"
+             "  b: {final: true}\n");
+    assert_int_equal(start(&h), FL_OK);
+    assert_int_equal(step(&h, "go", NULL), FL_OK);
+    assert_string_equal(state_of(&h), "a");
+    assert_non_null(strstr(h.dump, "no transition matched"));
+    assert_int_equal(step(&h, "go", "{\"slot\":\"10:00\"}"), FL_OK);
+    assert_string_equal(state_of(&h), "b");
+    done(&h);
+}
+
 /* ---- done and final ---------------------------------------------------------------- */
 
 static void test_machine_done_fires_on_entry_without_calls(void **state)
@@ -455,6 +476,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_machine_any_state_after_the_state_own),
         cmocka_unit_test(test_machine_no_match_is_unhandled),
         cmocka_unit_test(test_machine_guard_scope),
+        cmocka_unit_test(test_machine_event_without_data_reads_empty_data),
         cmocka_unit_test(test_machine_done_fires_on_entry_without_calls),
         cmocka_unit_test(test_machine_done_loop_is_an_error),
         cmocka_unit_test(test_machine_final_target_finishes),
