@@ -23,6 +23,11 @@
  *
  * Determinism: the same template and scope give the same JSON, byte for byte (tables
  * converted to objects have their keys sorted; nothing reads a clock or random source).
+ * The sandbox closes Lua's own holes: tostring of a table is "table" and of a function
+ * "function" (never an address), string.format refuses %p and formats tables and
+ * functions with %s the same way, pairs visits a table's keys in sorted order (numbers
+ * ascending, then strings bytewise, then false, true; other keys last, in an order that
+ * is not defined), and `next` is absent.
  *
  * Thread-safety: an fl_tmpl is immutable after fl_tmpl_new and may be shared by all
  * threads. An fl_expr_vm (one lua_State) belongs to one thread at a time. */
@@ -45,14 +50,24 @@ typedef struct fl_expr_limits {
 
 #define FL_EXPR_LIMITS_DEFAULT {100000, 1 << 20}
 
+/* Supplies a variable on demand: name is "ctx", "event", "result", "instance" or "now"
+ * (a JSON string). Called at most once per evaluation and name, and only when the
+ * expression reads that variable (by name or as _ENV[...]) while the scope's member is
+ * NULL; the value returned (NULL is nil) is kept for the rest of that evaluation.
+ * Ownership: the result is borrowed and must stay valid until the evaluation returns.
+ * It must not fail: an expensive view is built here, once, instead of up front. */
+typedef const json_t *(*fl_expr_provide_fn)(void *arg, const char *name);
+
 /* What an expression can see. Every pointer is borrowed for the evaluation; NULL members
- * are nil in Lua. */
+ * are nil in Lua, or what provide returns for them when provide is set. */
 typedef struct fl_expr_scope {
     const json_t *ctx;
     const json_t *event;
     const json_t *result;
     const json_t *instance;
     const char *now;
+    fl_expr_provide_fn provide; /* optional */
+    void *provide_arg;
 } fl_expr_scope;
 
 /* Checks one string of a definition: that every `${` is closed and every expression

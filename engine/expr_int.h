@@ -77,6 +77,16 @@ void fl_expr__proxy_install(lua_State *L);
  * Errors: FL_EINVAL (functions, NaN/inf, invalid UTF-8, bad keys, nesting > 64). */
 fl_rc fl_expr__to_json(lua_State *L, int idx, json_t **out, fl_err *err);
 
+/* Pushes the sandbox's tostring of the value at idx and returns it: "table" and
+ * "function" for those (never an address), compact JSON for proxies, Lua's text for the
+ * rest. len may be NULL. */
+const char *fl_expr__tolstring(lua_State *L, int idx, size_t *len);
+
+/* The sandbox's tostring and pairs (pairs: a proxy's __pairs, else the table's keys in
+ * sorted order -- numbers, strings, false, true, then the rest). */
+int fl_expr__tostring(lua_State *L);
+int fl_expr__pairs(lua_State *L);
+
 /* Appends the text form of the value at idx (tostring; nil is ""; tables and proxies
  * as compact JSON). Errors: FL_EINVAL. */
 fl_rc fl_expr__append_text(lua_State *L, int idx, fl_buf *b, fl_err *err);

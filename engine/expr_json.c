@@ -15,6 +15,7 @@
  * objects. Nesting deeper than FL_EXPR_MAX_DEPTH is an error (it also stops cycles).
  *
  * Thread-safety: as the lua_State given. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,150 @@ static fl_rc value_to_json(lua_State *L, int idx, int depth, json_t **out, fl_er
         break;
     }
     return rc;
+}
+
+const char *fl_expr__tolstring(lua_State *L, int idx, size_t *len)
+{
+    int type = lua_type(L, idx);
+
+    if (type == LUA_TTABLE || type == LUA_TFUNCTION || type == LUA_TTHREAD ||
+        type == LUA_TUSERDATA) {
+        lua_pushstring(L, lua_typename(L, type));
+        return lua_tolstring(L, -1, len);
+    }
+    return luaL_tolstring(L, idx, len); /* a proxy's __tostring gives its JSON */
+}
+
+int fl_expr__tostring(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    fl_expr__tolstring(L, 1, NULL);
+    return 1;
+}
+
+/* One key of a table being sorted for pairs; pos is its index in the raw-order list. */
+typedef struct pair_key {
+    int rank; /* 0 number, 1 string, 2 boolean, 3 + the type of anything else */
+    bool isint;
+    lua_Integer i;
+    lua_Number d;
+    key_ref s;
+    size_t pos;
+} pair_key;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair_key *x = a, *y = b;
+    lua_Number dx, dy;
+
+    if (x->rank != y->rank) {
+        return (x->rank > y->rank) - (x->rank < y->rank);
+    }
+    if (x->rank == 1) {
+        return key_cmp(&x->s, &y->s);
+    }
+    if (x->rank == 0 && x->isint && y->isint) {
+        return (x->i > y->i) - (x->i < y->i);
+    }
+    dx = x->isint ? (lua_Number)x->i : x->d;
+    dy = y->isint ? (lua_Number)y->i : y->d;
+    if (x->rank == 0 && dx != dy) {
+        return (dx > dy) - (dx < dy);
+    }
+    if (x->rank == 0 && x->isint != y->isint) {
+        return x->isint ? -1 : 1; /* beyond 2^53: the integer first, a fixed choice */
+    }
+    /* booleans: false first; other keys (tables, functions) keep Lua's order */
+    if (x->rank == 2) {
+        return (x->i > y->i) - (x->i < y->i);
+    }
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Describes the key on top of the stack as entry pos of the sort. */
+static void pair_key_get(lua_State *L, pair_key *k, size_t pos)
+{
+    int type = lua_type(L, -1);
+
+    memset(k, 0, sizeof(*k));
+    k->pos = pos;
+    k->rank = type == LUA_TNUMBER    ? 0
+              : type == LUA_TSTRING  ? 1
+              : type == LUA_TBOOLEAN ? 2
+                                     : 3 + type;
+    if (type == LUA_TNUMBER) {
+        k->isint = lua_isinteger(L, -1);
+        k->i = k->isint ? lua_tointeger(L, -1) : 0;
+        k->d = k->isint ? 0 : lua_tonumber(L, -1);
+    } else if (type == LUA_TSTRING) {
+        k->s.s = lua_tolstring(L, -1, &k->s.len);
+    } else if (type == LUA_TBOOLEAN) {
+        k->i = lua_toboolean(L, -1);
+    }
+}
+
+/* The iterator of pairs over a table: upvalues are the table, its sorted keys and the
+ * position of the next one. A key whose value was cleared meanwhile is skipped. */
+static int sorted_next(lua_State *L)
+{
+    lua_Integer pos = lua_tointeger(L, lua_upvalueindex(3));
+
+    for (;; pos++) {
+        if (lua_rawgeti(L, lua_upvalueindex(2), pos) == LUA_TNIL) {
+            return 1;
+        }
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) {
+            break;
+        }
+        lua_pop(L, 2);
+    }
+    lua_pushinteger(L, pos + 1);
+    lua_replace(L, lua_upvalueindex(3));
+    return 2;
+}
+
+/* pairs: a proxy iterates in document order (its __pairs); a table in sorted key order,
+ * since Lua's own order follows the state's hash seed. The keys are gathered once, in a
+ * raw-order list (which anchors them) and a userdata array that is sorted -- both belong
+ * to Lua, so an error or a limit inside cannot leak them. */
+int fl_expr__pairs(lua_State *L)
+{
+    size_t n = 0;
+    pair_key *keys;
+
+    if (luaL_getmetafield(L, 1, "__pairs") != LUA_TNIL) {
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 3);
+        return 3;
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    for (lua_pushnil(L); lua_next(L, 1) != 0; lua_pop(L, 1)) {
+        n++;
+    }
+    luaL_argcheck(L, n < INT_MAX, 1, "table too large");
+    keys = lua_newuserdatauv(L, (n + 1) * sizeof(*keys), 0); /* 2 */
+    lua_createtable(L, (int)n, 0);                           /* 3: keys in raw order */
+    n = 0;
+    for (lua_pushnil(L); lua_next(L, 1) != 0; n++) {
+        lua_pop(L, 1);
+        pair_key_get(L, &keys[n], n + 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 3, (lua_Integer)n + 1);
+    }
+    qsort(keys, n, sizeof(*keys), pair_cmp);
+    lua_pushvalue(L, 1);
+    lua_createtable(L, (int)n, 0); /* 5: keys in sorted order */
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 3, (lua_Integer)keys[i].pos);
+        lua_rawseti(L, 5, (lua_Integer)i + 1);
+    }
+    lua_pushinteger(L, 1);
+    lua_pushcclosure(L, sorted_next, 3);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
 }
 
 fl_rc fl_expr__to_json(lua_State *L, int idx, json_t **out, fl_err *err)

@@ -6,6 +6,9 @@
  *     the read-only library tables and ctx/event/result/instance/now, which are simply
  *     re-set before each evaluation), ENV (an empty table whose metatable reads from G
  *     and refuses writes, so nothing an expression does survives it) and the chunk cache;
+ *   - a variable the scope leaves NULL is nil in G, so reading it reaches G's __index,
+ *     which asks the scope's provider (if any) once and stores the answer in G until the
+ *     evaluation ends: a view nobody reads is never built, however the name is spelt;
  *   - the cache maps the address of an fl_expr_code to its chunk text and that text to the
  *     loaded function, so a hit is two table reads and a memcmp, and an address reused by
  *     a later template can never run a stale chunk;
@@ -32,7 +35,8 @@
 #define SLOT_G     1
 #define SLOT_ENV   2
 #define SLOT_CACHE 3
-#define SLOT_BASE  3
+#define SLOT_VARS  4 /* the names of the scope's variables, as Lua strings 1..NVARS */
+#define SLOT_BASE  4
 
 /* Templates come and go with definition reloads; a full cache is simply dropped. */
 #define CACHE_MAX 4096
@@ -46,7 +50,13 @@ struct fl_expr_vm {
     bool mem_hit;    /* the allocator refused during this evaluation */
     bool ins_hit;    /* the count hook fired during this evaluation */
     size_t ncached;
+    const fl_expr_scope *scope; /* during an evaluation; NULL outside one */
+    unsigned lazy;              /* bit i: var_names[i] is still to ask scope->provide for */
 };
+
+/* The variables of a scope, in the order of lazy's bits. */
+static const char *const var_names[] = {"ctx", "event", "result", "instance", "now"};
+#define NVARS (sizeof(var_names) / sizeof(var_names[0]))
 
 static const fl_expr_scope empty_scope;
 
@@ -132,8 +142,40 @@ static int guarded_pattern(lua_State *L)
     return lua_gettop(L);
 }
 
-/* Wraps the pattern functions of the string library table on top of the stack. */
-static void guard_patterns(lua_State *L)
+/* string.format without addresses: %p is refused, and %s writes a table or a function as
+ * the sandbox's tostring does ("table", "function") rather than as "table: 0x55...". The
+ * scan only has to find conversions; the real format still checks the whole string. */
+static int guarded_format(lua_State *L)
+{
+    size_t len = 0;
+    const char *f = luaL_checklstring(L, 1, &len);
+    int arg = 1, type;
+
+    for (size_t i = 0; i < len; i++) {
+        if (f[i] != '%' || (i + 1 < len && f[i + 1] == '%')) {
+            i += f[i] == '%'; /* `%%` is a literal % */
+            continue;
+        }
+        for (i++; i < len && f[i] != '\0' && strchr("-+ #0123456789.", f[i]); i++) {
+        }
+        arg++;
+        if (i < len && f[i] == 'p') {
+            return luaL_error(L, "%%p is not allowed in string.format");
+        }
+        type = lua_type(L, arg);
+        if (i < len && f[i] == 's' && (type == LUA_TTABLE || type == LUA_TFUNCTION)) {
+            fl_expr__tolstring(L, arg, NULL);
+            lua_replace(L, arg);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Wraps the pattern functions and format of the string library table on top of the stack. */
+static void guard_string(lua_State *L)
 {
     static const char *const names[] = {"find", "match", "gmatch", "gsub"};
 
@@ -143,6 +185,9 @@ static void guard_patterns(lua_State *L)
         lua_pushcclosure(L, guarded_pattern, 2);
         lua_setfield(L, -2, names[i]);
     }
+    lua_getfield(L, -1, "format");
+    lua_pushcclosure(L, guarded_format, 1);
+    lua_setfield(L, -2, "format");
 }
 
 /* Pushes an empty table that reads through to the table at idx and refuses writes. */
@@ -180,27 +225,71 @@ static void add_lib(lua_State *L, const char *name, lua_CFunction open, const ch
         }
     }
     if (strcmp(name, "string") == 0) {
-        guard_patterns(L);
+        guard_string(L);
     }
     push_readonly(L, -1);
     lua_setfield(L, SLOT_G, name);
     lua_pop(L, 2);
 }
 
+/* G's __index: a variable the scope left NULL is asked of scope->provide on its first
+ * read in an evaluation, and kept in G for the rest of it (so, at most one call per
+ * evaluation and name). Every other missing global is nil. */
+static int scope_index(lua_State *L)
+{
+    void *ud = NULL;
+    fl_expr_vm *vm;
+    const char *key;
+    size_t i = NVARS;
+
+    lua_getallocf(L, &ud);
+    vm = ud;
+    key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    for (size_t k = 0; key && vm->lazy && k < NVARS && i == NVARS; k++) {
+        i = strcmp(key, var_names[k]) == 0 ? k : NVARS;
+    }
+    if (i == NVARS || !(vm->lazy & (1u << i))) {
+        lua_pushnil(L);
+        return 1;
+    }
+    vm->lazy &= ~(1u << i);
+    fl_expr__push_json(L, vm->scope->provide(vm->scope->provide_arg, var_names[i]));
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* Sets the base functions of G: Lua's safe ones, and the sandbox's deterministic pairs
+ * and tostring. `next` is left out: its order over a table depends on the state's hash
+ * seed, and sorting per call would make a loop over it quadratic. */
+static void add_base(lua_State *L)
+{
+    static const char *const base[] = {"assert",   "error", "ipairs",   "pcall",  "select",
+                                       "tonumber", "type",  "rawequal", "rawlen", "rawget"};
+
+    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+        lua_getglobal(L, base[i]);
+        lua_setfield(L, SLOT_G, base[i]);
+    }
+    lua_pushcfunction(L, fl_expr__pairs);
+    lua_setfield(L, SLOT_G, "pairs");
+    lua_pushcfunction(L, fl_expr__tostring);
+    lua_setfield(L, SLOT_G, "tostring");
+    lua_newtable(L);
+    lua_pushcfunction(L, scope_index);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, SLOT_G);
+}
+
 static void sandbox(lua_State *L)
 {
-    static const char *const base[] = {"assert", "error",  "ipairs",   "next", "pairs",
-                                       "pcall",  "select", "tonumber", "type", "rawequal",
-                                       "rawlen", "rawget", "tostring"};
 
     lua_settop(L, 0);
     luaL_requiref(L, "_G", luaopen_base, 0);
     lua_newtable(L); /* SLOT_G */
     lua_replace(L, SLOT_G);
-    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
-        lua_getglobal(L, base[i]);
-        lua_setfield(L, SLOT_G, base[i]);
-    }
+    add_base(L);
     add_lib(L, "string", luaopen_string, " dump ");
     add_lib(L, "math", luaopen_math, " random randomseed ");
     add_lib(L, "table", luaopen_table, "");
@@ -213,6 +302,11 @@ static void sandbox(lua_State *L)
     lua_pop(L, 2);
     push_readonly(L, SLOT_G); /* SLOT_ENV */
     lua_newtable(L);          /* SLOT_CACHE */
+    lua_createtable(L, (int)NVARS, 0);
+    for (size_t i = 0; i < NVARS; i++) {
+        lua_pushstring(L, var_names[i]);
+        lua_rawseti(L, SLOT_VARS, (lua_Integer)i + 1);
+    }
     fl_expr__proxy_install(L);
     fl_assert(lua_gettop(L) == SLOT_BASE);
 }
@@ -251,26 +345,36 @@ void fl_expr_vm_free(fl_expr_vm *vm)
     free(vm);
 }
 
+/* Sets G's variables from the scope; those it leaves NULL are nil, and lazy when the
+ * scope has a provider. Raw sets with the names kept in SLOT_VARS: lua_setfield would
+ * intern each name again, and this runs before every evaluation. */
 static void begin(fl_expr_vm *vm, const fl_expr_scope *scope)
 {
     lua_State *L = vm->L;
     long count = vm->limits.instructions;
+    const json_t *vars[NVARS - 1];
 
     scope = scope ? scope : &empty_scope;
-    fl_expr__push_json(L, scope->ctx);
-    lua_setfield(L, SLOT_G, "ctx");
-    fl_expr__push_json(L, scope->event);
-    lua_setfield(L, SLOT_G, "event");
-    fl_expr__push_json(L, scope->result);
-    lua_setfield(L, SLOT_G, "result");
-    fl_expr__push_json(L, scope->instance);
-    lua_setfield(L, SLOT_G, "instance");
-    if (scope->now) {
-        lua_pushstring(L, scope->now);
-    } else {
-        lua_pushnil(L);
+    vm->scope = scope;
+    vm->lazy = 0;
+    vars[0] = scope->ctx;
+    vars[1] = scope->event;
+    vars[2] = scope->result;
+    vars[3] = scope->instance;
+    for (size_t i = 0; i < NVARS; i++) {
+        lua_rawgeti(L, SLOT_VARS, (lua_Integer)i + 1);
+        if (i < NVARS - 1) {
+            fl_expr__push_json(L, vars[i]);
+        } else if (scope->now) {
+            lua_pushstring(L, scope->now);
+        } else {
+            lua_pushnil(L);
+        }
+        lua_rawset(L, SLOT_G);
+        if (scope->provide && (i < NVARS - 1 ? !vars[i] : !scope->now)) {
+            vm->lazy |= 1u << i;
+        }
     }
-    lua_setfield(L, SLOT_G, "now");
     vm->mem_hit = false;
     vm->ins_hit = false;
     vm->eval_cap = vm->limits.memory_bytes > SIZE_MAX - vm->used
@@ -285,6 +389,8 @@ static void end(fl_expr_vm *vm)
     lua_sethook(vm->L, NULL, 0, 0);
     lua_settop(vm->L, SLOT_BASE);
     vm->cap = SIZE_MAX;
+    vm->scope = NULL;
+    vm->lazy = 0;
 }
 
 /* Error text of a failed chunk: Lua's message without the "expr:1: " position. */

@@ -56,54 +56,46 @@ void fl_machine_free(fl_machine *m)
     free(m);
 }
 
-/* Whether a template's source text names `name` anywhere. A conservative test (a literal
- * that happens to contain the word only costs a needless build); what it cannot see is a
- * name assembled at run time, such as _ENV["inst" .. "ance"], which reads nil. */
-static bool mentions(const json_t *v, const char *name)
+/* The scope's provider: the views of `event`, `instance` and `now` cost more than a whole
+ * step without a guard, so each is built when an expression first reads it, then kept
+ * for the rest of the step (`instance` is dropped when state or usage change). */
+static const json_t *scope_provide(void *arg, const char *name)
 {
-    const char *key;
-    const json_t *item;
-    size_t i;
-    bool found = false;
+    fl_step *st = arg;
+    const json_t *v = NULL;
+    char now[32];
 
-    if (json_is_string(v)) {
-        found = strstr(json_string_value(v), name) != NULL;
-    } else if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, key, item)
-        {
-            found = found || mentions(item, name);
+    if (strcmp(name, "event") == 0) {
+        if (st->event_json == NULL) {
+            st->event_json = fl_machine__event_view(st);
         }
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, item)
-        {
-            found = found || mentions(item, name);
+        v = st->event_json;
+    } else if (strcmp(name, "instance") == 0) {
+        if (st->inst_json == NULL) {
+            st->inst_json = fl_instance__view(st->in, st->wf);
         }
+        v = st->inst_json;
+    } else if (strcmp(name, "now") == 0) {
+        if (st->now_json == NULL) {
+            fl_clock_format_rfc3339(st->now_ms, now, sizeof(now));
+            st->now_json = json_string(now);
+        }
+        v = st->now_json;
     }
-    return found;
+    return v;
 }
 
-/* The views of `event`, `instance` and `now` cost more than a whole step without a
- * guard, so each is built on first use by a template that names it, then kept for the
- * rest of the step (`instance` is dropped when state or usage change). ctx and result
- * are passed as they are. */
-static void scope_get(fl_step *st, const fl_tmpl *t, fl_expr_scope *sc)
+/* ctx and result are passed as they are (result may be nil); the views already built in
+ * this step are passed too, and the provider builds the others if an expression reads them. */
+static void scope_get(fl_step *st, fl_expr_scope *sc)
 {
-    const json_t *src = fl_tmpl_source(t);
-
-    if (st->event_json == NULL && mentions(src, "event")) {
-        st->event_json = fl_machine__event_view(st);
-    }
-    if (st->inst_json == NULL && mentions(src, "instance")) {
-        st->inst_json = fl_instance__view(st->in, st->wf);
-    }
-    if (st->now[0] == '\0' && mentions(src, "now")) {
-        fl_clock_format_rfc3339(st->now_ms, st->now, sizeof(st->now));
-    }
     sc->ctx = st->in->ctx;
     sc->event = st->event_json;
     sc->result = st->result;
     sc->instance = st->inst_json;
-    sc->now = st->now[0] != '\0' ? st->now : NULL;
+    sc->now = st->now_json != NULL ? json_string_value(st->now_json) : NULL;
+    sc->provide = scope_provide;
+    sc->provide_arg = st;
 }
 
 fl_rc fl_machine__eval(fl_step *st, const fl_tmpl *t, json_t **out, fl_err *err)
@@ -114,7 +106,7 @@ fl_rc fl_machine__eval(fl_step *st, const fl_tmpl *t, json_t **out, fl_err *err)
     if (fl_tmpl_is_constant(t)) {
         *out = json_deep_copy(fl_tmpl_source(t)); /* a copy: effects must not share the model */
     } else {
-        scope_get(st, t, &sc);
+        scope_get(st, &sc);
         rc = fl_expr_eval(st->m->vm, t, &sc, out, err);
     }
     return rc;
@@ -132,7 +124,7 @@ static fl_rc guard_holds(fl_step *st, const fl_transition *t, bool *ok, fl_err *
         v = fl_tmpl_source(t->guard); /* Lua truthiness: only nil and false are false */
         *ok = !json_is_null(v) && !json_is_false(v);
     } else {
-        scope_get(st, t->guard, &sc);
+        scope_get(st, &sc);
         rc = fl_expr_eval_bool(st->m->vm, t->guard, &sc, ok, err);
     }
     return rc;
@@ -522,6 +514,7 @@ static fl_rc step_end(fl_step *st, fl_rc rc, fl_instance **out)
     json_decref(st->result);
     fl_machine__event_done(st); /* the view itself is the machine's */
     json_decref(st->inst_json);
+    json_decref(st->now_json);
     return rc;
 }
 

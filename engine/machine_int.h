@@ -5,6 +5,8 @@
  * (with the count it had on entry, so a failed step can be rolled back), and lazily built
  * views for expressions. Lazy, because most steps in a busy engine have no guard at all:
  * building the `event` and `instance` JSON for every step would cost more than the step.
+ * The expression VM asks for a view (fl_expr_scope.provide) only when an expression reads
+ * the variable, so an expression that never reads `instance` never builds it.
  *
  * Copy-on-write context: an instance's ctx and usage are immutable values that copies of
  * the instance share by reference. The first write of a step replaces in->ctx by a
@@ -70,7 +72,7 @@ typedef struct fl_step {
     bool timer_known;   /* the timer id is one armed by the current entry */
     json_t *event_json; /* views for expressions, NULL until needed: the machine's */
     json_t *inst_json;  /* (borrowed), and this step's (dropped on state or usage change) */
-    char now[32];       /* RFC 3339 of now_ms, "" until needed */
+    json_t *now_json;   /* RFC 3339 of now_ms (this step's), NULL until an expression reads it */
     int from;           /* the state before the step; -1 when starting */
     bool unhandled;     /* the event changed nothing: no history, no seq */
     int hops;           /* external transitions fired in this step */

@@ -429,6 +429,96 @@ static void test_expr_cache_survives_reused_templates(void **state)
     }
 }
 
+/* Evaluates tmpl in a fresh VM and in fix.vm; both must give want. */
+static void expect_two_vms(const char *tmpl, const char *want)
+{
+    json_t *v = json_string(tmpl);
+    fl_expr_vm *other = NULL;
+    char *two;
+
+    assert_int_equal(fl_expr_vm_new(&other, NULL, NULL), FL_OK);
+    two = eval_value(other, v);
+    assert_string_equal(two, want);
+    expect_str(tmpl, want);
+    free(two);
+    fl_expr_vm_free(other);
+    json_decref(v);
+}
+
+static void test_expr_tostring_has_no_address(void **state)
+{
+    (void)state;
+    expect_two_vms("${ tostring({}) .. tostring(string.len) .. tostring(string) }",
+                   "\"tablefunctiontable\"");
+    expect_two_vms("${ string.format('%s|%s|%5.3s', {}, type, ctx.list) }",
+                   "\"table|function|  [10\"");
+    expect_str("${ tostring(ctx.list) .. tostring(1.5) .. tostring(nil) }", "\"[10,20,30]1.5nil\"");
+}
+
+static void test_expr_format_p_rejected(void **state)
+{
+    (void)state;
+    expect_str("${ string.format('%p', {}) }", "error: lua: %p is not allowed in string.format");
+    expect_str("${ ('%-8p'):format(1) }", "error: lua: %p is not allowed in string.format");
+    expect_str("${ string.format('%%p %d', 1) }", "\"%p 1\"");
+}
+
+static void test_expr_pairs_sorted(void **state)
+{
+    static const char walk[] = "${ (function() local s = '' for k, v in pairs(%s) do "
+                               "s = s .. tostring(k) .. '=' .. tostring(v) .. ',' end "
+                               "return s end)() }";
+    char tmpl[512], many[256] = "{", want[512] = "\"";
+
+    (void)state;
+    snprintf(tmpl, sizeof(tmpl), walk, "{b=1,a=2,[2]=0,[1]=0}");
+    expect_two_vms(tmpl, "\"1=0,2=0,a=2,b=1,\"");
+    snprintf(tmpl, sizeof(tmpl), walk, "{[true]=1,x=2,[false]=3,[1.5]=4,[-1]=5,[10]=6,y2=7}");
+    expect_two_vms(tmpl, "\"-1=5,1.5=4,10=6,x=2,y2=7,false=3,true=1,\"");
+    for (int i = 20; i > 0; i--) {
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "k%02d=%d,", i, i);
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "k%02d=%d,", 21 - i, 21 - i);
+    }
+    strcat(many, "}");
+    strcat(want, "\"");
+    snprintf(tmpl, sizeof(tmpl), walk, many);
+    expect_two_vms(tmpl, want);
+    expect_str("${ (function() local n = 0 for k in pairs(ctx) do n = n + 1 end return n end)() }",
+               "3"); /* proxies keep their own pairs */
+    expect_str("${ next }", "null");
+}
+
+static int provide_calls;
+
+/* Counts its calls; answers from the fixture's document (which has no "now"). */
+static const json_t *count_provide(void *arg, const char *name)
+{
+    provide_calls++;
+    return json_object_get(arg, name);
+}
+
+static void expect_lazy(const char *tmpl, const char *want, int want_calls)
+{
+    fl_expr_scope saved = fix.scope;
+
+    fix.scope = (fl_expr_scope){.ctx = saved.ctx, .provide = count_provide, .provide_arg = fix.doc};
+    provide_calls = 0;
+    expect_str(tmpl, want);
+    assert_int_equal(provide_calls, want_calls);
+    fix.scope = saved;
+}
+
+static void test_expr_provider_builds_only_what_is_read(void **state)
+{
+    (void)state;
+    expect_lazy("${ _ENV['inst' .. 'ance'].id }", "\"i-1\"", 1);
+    expect_lazy("${ ctx.n }", "3", 0);
+    expect_lazy("${ unknown }", "null", 0);
+    expect_lazy("${ event.type .. _ENV['event'].type }", "\"a.ba.b\"", 1);
+    expect_lazy("${ event.type } ${ event.data.slot } ${ result.ok }", "\"a.b 10:00 true\"", 2);
+    expect_lazy("${ now or now }", "null", 1);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +548,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_expr_deep_nesting_error),
         cmocka_unit_test(test_expr_deterministic),
         cmocka_unit_test(test_expr_cache_survives_reused_templates),
+        cmocka_unit_test(test_expr_tostring_has_no_address),
+        cmocka_unit_test(test_expr_format_p_rejected),
+        cmocka_unit_test(test_expr_pairs_sorted),
+        cmocka_unit_test(test_expr_provider_builds_only_what_is_read),
     };
 
     fl_log_set_level(FL_ERROR);

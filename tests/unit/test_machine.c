@@ -255,6 +255,29 @@ static void test_machine_guard_scope(void **state)
     done(&h);
 }
 
+/* Variables are bound when read, however the name is spelt. */
+static void test_machine_guard_scope_by_env_index(void **state)
+{
+    harness h;
+
+    (void)state;
+    load(&h, "workflow: t\nversion: 1\ninitial: a\nstates:\n"
+             "  a:\n"
+             "    transitions:\n"
+             "      - event: go\n"
+             "        if: >-\n"
+             "          ${ _ENV['inst' .. 'ance'].key == 'k1' and _ENV['ev' .. 'ent'].data.x == 2\n"
+             "             and _ENV['n' .. 'ow'] == '2026-01-05T10:00:01.000Z' }\n"
+             "        to: b\n"
+             "  b: {final: true}\n");
+    assert_int_equal(start(&h), FL_OK);
+    assert_int_equal(step(&h, "go", "{\"x\":3}"), FL_OK);
+    assert_string_equal(state_of(&h), "a");
+    assert_int_equal(step(&h, "go", "{\"x\":2}"), FL_OK);
+    assert_string_equal(state_of(&h), "b");
+    done(&h);
+}
+
 /* An event without data reads as `event.data == {}`: a guard on one of its fields is
  * false, not an error that would dead-letter the event. */
 static void test_machine_event_without_data_reads_empty_data(void **state)
@@ -476,6 +499,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_machine_any_state_after_the_state_own),
         cmocka_unit_test(test_machine_no_match_is_unhandled),
         cmocka_unit_test(test_machine_guard_scope),
+        cmocka_unit_test(test_machine_guard_scope_by_env_index),
         cmocka_unit_test(test_machine_event_without_data_reads_empty_data),
         cmocka_unit_test(test_machine_done_fires_on_entry_without_calls),
         cmocka_unit_test(test_machine_done_loop_is_an_error),
