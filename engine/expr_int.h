@@ -87,6 +87,9 @@ const char *fl_expr__tolstring(lua_State *L, int idx, size_t *len);
 int fl_expr__tostring(lua_State *L);
 int fl_expr__pairs(lua_State *L);
 
+/* The sandbox's table.sort: stable, with no randomness (expr_sort.c). */
+int fl_expr__sort(lua_State *L);
+
 /* Appends the text form of the value at idx (tostring; nil is ""; tables and proxies
  * as compact JSON). Errors: FL_EINVAL. */
 fl_rc fl_expr__append_text(lua_State *L, int idx, fl_buf *b, fl_err *err);

@@ -227,6 +227,10 @@ static void add_lib(lua_State *L, const char *name, lua_CFunction open, const ch
     if (strcmp(name, "string") == 0) {
         guard_string(L);
     }
+    if (strcmp(name, "table") == 0) {
+        lua_pushcfunction(L, fl_expr__sort); /* stable and clock-free: expr_sort.c */
+        lua_setfield(L, -2, "sort");
+    }
     push_readonly(L, -1);
     lua_setfield(L, SLOT_G, name);
     lua_pop(L, 2);

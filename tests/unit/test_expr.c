@@ -488,6 +488,26 @@ static void test_expr_pairs_sorted(void **state)
     expect_str("${ next }", "null");
 }
 
+/* table.sort is stable: records that compare equal keep their order, in every VM; the
+ * default order and errors from the comparison behave as Lua's. */
+static void test_expr_sort_is_stable(void **state)
+{
+    (void)state;
+    expect_two_vms("${ (function() local t = {} for i = 1, 300 do t[i] = {k = i % 3, i = i} end "
+                   "table.sort(t, function(a, b) return a.k < b.k end) local s = '' "
+                   "for n = 1, 4 do s = s .. t[n].i .. ',' end "
+                   "for n = 101, 103 do s = s .. t[n].i .. ',' end return s end)() }",
+                   "\"3,6,9,12,1,4,7,\"");
+    expect_str("${ (function() local t = {5, 3, 9, 1, 3} table.sort(t) "
+               "return table.concat(t, ' ') end)() }",
+               "\"1 3 3 5 9\"");
+    expect_str("${ (function() local t = {'b', 'a'} table.sort(t, function(a, b) return a > b end) "
+               "return table.concat(t) end)() }",
+               "\"ba\"");
+    expect_str("${ (function() local t = {1, 'x'} table.sort(t) return 1 end)() }",
+               "error: lua: attempt to compare string with number");
+}
+
 static int provide_calls;
 
 /* Counts its calls; answers from the fixture's document (which has no "now"). */
@@ -551,6 +571,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_expr_tostring_has_no_address),
         cmocka_unit_test(test_expr_format_p_rejected),
         cmocka_unit_test(test_expr_pairs_sorted),
+        cmocka_unit_test(test_expr_sort_is_stable),
         cmocka_unit_test(test_expr_provider_builds_only_what_is_read),
     };
 
