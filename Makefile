@@ -24,7 +24,9 @@ MIGRATIONS := $(sort $(wildcard schemas/sql/[0-9][0-9][0-9]_*.sql))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-PROBE    := $(BUILD)/tests/kafka_probe
+# Small drivers of core/ and engine/ modules that the system tests run against the real
+# Kafka, PostgreSQL and a local HTTP server: tests/system/<name>.c -> build/tests/<name>.
+PROBES   := $(patsubst tests/system/%.c,$(BUILD)/tests/%,$(wildcard tests/system/*_probe.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/asan/fuzz/%-replay)
 
 .PHONY: all build deps run stop stack-start stack-stop stack-status test unit fuzz-replay \
@@ -93,7 +95,7 @@ stack-status:
 	@deploy/local/stack.sh status
 
 # ---- tests ----------------------------------------------------------------------------
-test: deps build $(PROBE)
+test: deps build $(PROBES)
 	@tests/run-all.sh
 
 unit: $(UNIT_BIN)
@@ -117,11 +119,10 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@tests/fuzz/campaign.sh $(FUZZ_SECONDS) $(FUZZ_SRC)
 
-system: deps build $(PROBE)
+system: deps build $(PROBES)
 	@tests/system/run.sh
 
-# A small driver of core/kafka that the system tests run against the real broker.
-$(PROBE): tests/system/kafka_probe.c $(BUILD)/libflowd.a
+$(BUILD)/tests/%: tests/system/%.c $(BUILD)/libflowd.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libflowd.a $(PKG_LIBS)
@@ -150,4 +151,4 @@ docs: $(BUILD)/flowd
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(PROBE).d
+-include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(PROBES:=.d)

@@ -1,5 +1,6 @@
 /* cmd/flowd.c -- main(): block the stop signals, parse arguments, run the command. */
 #include <civetweb.h>
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,11 @@ int main(int argc, char **argv)
     cli.envp = environ;
     cli.stop_signals = &stop;
 
-    mg_init_library(0); /* process-wide library set-up belongs to main (R8.1) */
+    /* process-wide library set-up belongs to main, before any thread starts (R8.1) */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    mg_init_library(0);
     status = fl_cli_run(&cli);
     mg_exit_library();
+    curl_global_cleanup();
     return status;
 }

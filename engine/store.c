@@ -1,0 +1,297 @@
+/* engine/store.c -- the store's lifecycle and its reads: definitions, the running
+ * instances of a set of keys, and inbox lookups. The batch (the hot-path write) is in
+ * engine/store_batch.c, engine/store_step.c and engine/store_pipe.c.
+ *
+ * Design: reads that take a list (keys, event refs) pass it as ONE jsonb parameter and
+ * unnest it in SQL, so a batch of events costs one query whatever its size, and no SQL
+ * text is ever built from values.
+ *
+ * Thread-safety: see engine/store.h; each call borrows its own pooled connection. */
+#include "engine/store_int.h"
+
+#include "core/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+fl_rc fl_store_open(fl_store **out, fl_pg_pool *pool, const fl_store_opts *opts, fl_err *err)
+{
+    fl_store *st;
+
+    *out = NULL;
+    if (!opts->source || !*opts->source || !opts->default_topic || !*opts->default_topic ||
+        !opts->workflow_events_topic || !*opts->workflow_events_topic || !opts->dead_letter_topic ||
+        !*opts->dead_letter_topic) {
+        return fl_err_set(err, FL_EINVAL, "cannot open the store: a topic or the source is empty");
+    }
+    st = fl_xcalloc(1, sizeof(*st));
+    st->pool = pool;
+    st->source = fl_xstrdup(opts->source);
+    st->default_topic = fl_xstrdup(opts->default_topic);
+    st->wf_topic = fl_xstrdup(opts->workflow_events_topic);
+    st->dlq_topic = fl_xstrdup(opts->dead_letter_topic);
+    st->topic_for = opts->topic_for;
+    st->topic_arg = opts->topic_arg;
+    st->acquire_timeout_ms = opts->acquire_timeout_ms;
+    st->timeout_ms = opts->timeout_ms;
+    pthread_mutex_init(&st->mu, NULL);
+    *out = st;
+    return FL_OK;
+}
+
+void fl_store_close(fl_store *st)
+{
+    if (!st) {
+        return;
+    }
+    pthread_mutex_destroy(&st->mu);
+    free(st->source);
+    free(st->default_topic);
+    free(st->wf_topic);
+    free(st->dlq_topic);
+    free(st);
+}
+
+/* One statement on a pooled connection; a broken connection is discarded by release. */
+static fl_rc exec1(fl_store *st, const char *sql, int n, const char *const *params,
+                   fl_pg_rows **out, fl_err *err)
+{
+    fl_pg_stmt stmt = {sql, n, params, st->timeout_ms};
+    fl_pg_conn *conn = NULL;
+    fl_rc rc;
+
+    rc = fl_pg_acquire(st->pool, st->acquire_timeout_ms, &conn, err);
+    if (rc == FL_OK) {
+        rc = fl_pg_exec(conn, &stmt, out, err);
+    }
+    fl_pg_release(st->pool, conn);
+    return rc;
+}
+
+/* ---- definitions ---------------------------------------------------------------------- */
+
+/* The inserted row's checksum, or the existing one's: the CTE's insert is invisible to
+ * the outer SELECT's snapshot, so exactly one branch gives a row -- except when a
+ * concurrent insert of the same key commits in between (then neither: retry). */
+static const char sql_definition_save[] =
+    "WITH ins AS (INSERT INTO definitions (tenant, name, version, source, checksum, shipped) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING checksum) "
+    "SELECT checksum FROM ins UNION ALL "
+    "SELECT checksum FROM definitions WHERE tenant = $1 AND name = $2 AND version = $3";
+
+fl_rc fl_store_definition_save(fl_store *st, const fl_store_definition *def, fl_err *err)
+{
+    char version[16];
+    const char *p[6] = {def->tenant, def->name,     version,
+                        def->source, def->checksum, def->shipped ? "true" : "false"};
+    fl_pg_rows *rows = NULL;
+    const char *have;
+    fl_rc rc = FL_OK;
+
+    snprintf(version, sizeof(version), "%d", def->version);
+    for (int attempt = 0; attempt < 2 && rc == FL_OK && !rows; attempt++) {
+        rc = exec1(st, sql_definition_save, 6, p, &rows, err);
+        if (rc == FL_OK && fl_pg_rows_count(rows) == 0) {
+            fl_pg_rows_free(rows);
+            rows = NULL;
+        }
+    }
+    if (rc != FL_OK) {
+        goto out;
+    }
+    have = rows ? fl_pg_rows_get(rows, 0, 0) : NULL;
+    if (!have || strcmp(have, def->checksum) != 0) {
+        rc = fl_err_set(err, FL_ECONFLICT,
+                        "cannot save workflow \"%s\" version %d: that version exists with "
+                        "different content",
+                        def->name, def->version);
+    }
+out:
+    fl_pg_rows_free(rows);
+    return rc;
+}
+
+static const char sql_definitions_list[] =
+    "SELECT tenant, name, version, source, checksum, shipped FROM definitions "
+    "WHERE tenant = $1 OR shipped ORDER BY name, version, shipped, tenant";
+
+fl_rc fl_store_definitions_list(fl_store *st, const char *tenant, fl_store_definitions *out,
+                                fl_err *err)
+{
+    const char *p[1] = {tenant};
+    fl_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = exec1(st, sql_definitions_list, 1, p, &out->rows, err);
+    if (rc != FL_OK) {
+        goto out;
+    }
+    out->count = fl_pg_rows_count(out->rows);
+    out->items = fl_xcalloc(out->count ? out->count : 1, sizeof(*out->items));
+    for (size_t i = 0; i < out->count; i++) {
+        fl_store_definition *d = &out->items[i];
+        d->tenant = fl_pg_rows_get(out->rows, i, 0);
+        d->name = fl_pg_rows_get(out->rows, i, 1);
+        d->version = (int)strtol(fl_pg_rows_get(out->rows, i, 2), NULL, 10);
+        d->source = fl_pg_rows_get(out->rows, i, 3);
+        d->checksum = fl_pg_rows_get(out->rows, i, 4);
+        d->shipped = strcmp(fl_pg_rows_get(out->rows, i, 5), "t") == 0;
+    }
+out:
+    return rc;
+}
+
+void fl_store_definitions_deinit(fl_store_definitions *defs)
+{
+    free(defs->items);
+    fl_pg_rows_free(defs->rows);
+    memset(defs, 0, sizeof(*defs));
+}
+
+/* ---- instances ------------------------------------------------------------------------ */
+
+static const char sql_instances_load[] =
+    "SELECT k.ord - 1, i.id, i.tenant, i.key, i.workflow, i.version, i.state, i.status, "
+    "i.context, i.usage, i.machine, i.row_version "
+    "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(e, ord) "
+    "JOIN instances i ON i.tenant = k.e->>0 AND i.key = k.e->>1 AND i.status = 'running' "
+    "ORDER BY k.ord, i.created_at, i.id";
+
+static json_t *parse_col(const fl_pg_rows *rows, size_t r, int col)
+{
+    const char *s = fl_pg_rows_get(rows, r, col);
+
+    return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+/* The row in fl_instance_to_json's form: the columns plus the machine's own fields. */
+static json_t *row_json(const fl_pg_rows *rows, size_t r)
+{
+    json_t *m = parse_col(rows, r, 10);
+    json_t *j = json_is_object(m) ? json_copy(m) : json_object();
+
+    json_object_set_new(j, "id", json_string(fl_pg_rows_get(rows, r, 1)));
+    json_object_set_new(j, "tenant", json_string(fl_pg_rows_get(rows, r, 2)));
+    json_object_set_new(j, "key", json_string(fl_pg_rows_get(rows, r, 3)));
+    json_object_set_new(j, "workflow", json_string(fl_pg_rows_get(rows, r, 4)));
+    json_object_set_new(j, "version", json_integer(strtol(fl_pg_rows_get(rows, r, 5), NULL, 10)));
+    json_object_set_new(j, "state", json_string(fl_pg_rows_get(rows, r, 6)));
+    json_object_set_new(j, "status", json_string(fl_pg_rows_get(rows, r, 7)));
+    json_object_set_new(j, "context", parse_col(rows, r, 8));
+    json_object_set_new(j, "usage", parse_col(rows, r, 9));
+    json_decref(m);
+    return j;
+}
+
+static fl_rc instance_from_row(const fl_pg_rows *rows, size_t r, const fl_store_resolver *res,
+                               fl_store_loaded *out, fl_err *err)
+{
+    const char *id = fl_pg_rows_get(rows, r, 1);
+    const char *name = fl_pg_rows_get(rows, r, 4);
+    int version = (int)strtol(fl_pg_rows_get(rows, r, 5), NULL, 10);
+    json_t *j = NULL;
+    fl_err why = FL_ERR_INIT;
+    fl_rc rc;
+
+    out->key_index = (size_t)strtoull(fl_pg_rows_get(rows, r, 0), NULL, 10);
+    out->row_version = strtoll(fl_pg_rows_get(rows, r, 11), NULL, 10);
+    out->wf = res->fn(res->arg, fl_pg_rows_get(rows, r, 2), name, version);
+    if (!out->wf) {
+        rc = fl_err_set(err, FL_ENOTFOUND, "instance %s runs on unknown workflow \"%s\" version %d",
+                        id, name, version);
+        goto out;
+    }
+    j = row_json(rows, r);
+    rc = fl_instance_from_json(j, out->wf, &out->inst, &why);
+    if (rc != FL_OK) {
+        /* a stored row that does not fit its definition is a storage problem */
+        rc = fl_err_set(err, FL_EIO, "cannot load instance %s: %s", id, why.msg);
+    }
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* [[tenant, key], ...] as jsonb text. Ownership: caller frees. */
+static char *keys_json(const fl_store_key *keys, size_t n)
+{
+    json_t *a = json_array();
+    char *s;
+
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(a, json_pack("[s, s]", keys[i].tenant, keys[i].key));
+    }
+    s = fl_store__json(a);
+    json_decref(a);
+    return s;
+}
+
+fl_rc fl_store_instances_load(fl_store *st, const fl_store_key *keys, size_t nkeys,
+                              const fl_store_resolver *res, fl_store_instances *out, fl_err *err)
+{
+    char *arg = keys_json(keys, nkeys);
+    const char *p[1] = {arg};
+    fl_pg_rows *rows = NULL;
+    fl_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = exec1(st, sql_instances_load, 1, p, &rows, err);
+    if (rc != FL_OK) {
+        goto out;
+    }
+    out->items = fl_xcalloc(fl_pg_rows_count(rows) + 1, sizeof(*out->items));
+    for (size_t r = 0; r < fl_pg_rows_count(rows) && rc == FL_OK; r++) {
+        rc = instance_from_row(rows, r, res, &out->items[out->count], err);
+        out->count += rc == FL_OK;
+    }
+out:
+    fl_pg_rows_free(rows);
+    free(arg);
+    return rc;
+}
+
+void fl_store_instances_deinit(fl_store_instances *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        fl_instance_free(list->items[i].inst);
+    }
+    free(list->items);
+    memset(list, 0, sizeof(*list));
+}
+
+/* ---- inbox ---------------------------------------------------------------------------- */
+
+static const char sql_inbox_seen[] =
+    "SELECT k.ord - 1 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(e, ord) "
+    "WHERE EXISTS (SELECT 1 FROM inbox b WHERE b.tenant = k.e->>0 AND b.source = k.e->>1 "
+    "AND b.id = k.e->>2)";
+
+fl_rc fl_store_inbox_seen(fl_store *st, const fl_store_event_ref *refs, size_t n, bool *seen_out,
+                          fl_err *err)
+{
+    json_t *a = json_array();
+    char *arg;
+    const char *p[1];
+    fl_pg_rows *rows = NULL;
+    fl_rc rc;
+
+    for (size_t i = 0; i < n; i++) {
+        seen_out[i] = false;
+        json_array_append_new(a,
+                              json_pack("[s, s, s]", refs[i].tenant, refs[i].source, refs[i].id));
+    }
+    arg = fl_store__json(a);
+    p[0] = arg;
+    rc = exec1(st, sql_inbox_seen, 1, p, &rows, err);
+    for (size_t r = 0; rc == FL_OK && r < fl_pg_rows_count(rows); r++) {
+        size_t i = (size_t)strtoull(fl_pg_rows_get(rows, r, 0), NULL, 10);
+        if (i < n) {
+            seen_out[i] = true;
+        }
+    }
+    fl_pg_rows_free(rows);
+    json_decref(a);
+    free(arg);
+    return rc;
+}
