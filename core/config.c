@@ -59,6 +59,35 @@ const fl_config_opt fl_config__opts[] = {
         "group.instance.id for static membership; empty = the host name"),
     OPT(engine.workflows_dir, "engine.workflows_dir", FL_CONFIG_STR, "workflows", 0, 0, false, NULL,
         "directory of the shipped workflow definitions"),
+    OPT(engine.default_tenant, "engine.default_tenant", FL_CONFIG_STR, "default", 0, 0, false, NULL,
+        "tenant of events from other producers that carry no ce_tenant"),
+    OPT(engine.batch_size, "engine.batch_size", FL_CONFIG_INT, "500", 1, 100000, false, NULL,
+        "events applied per PostgreSQL transaction"),
+    OPT(engine.batch_wait_ms, "engine.batch_wait", FL_CONFIG_DURATION, "5ms", 0, 10000, false, NULL,
+        "how long a batch may wait to fill before it is committed"),
+    OPT(engine.max_step_attempts, "engine.max_step_attempts", FL_CONFIG_INT, "5", 1, 1000, false,
+        NULL, "a step that keeps failing is dead-lettered after this many attempts"),
+    OPT(engine.max_event_bytes, "engine.max_event_bytes", FL_CONFIG_BYTES, "1MiB", 1024, 64LL << 20,
+        false, NULL, "larger events are dead-lettered"),
+    OPT(workers.relay_batch_size, "relay.batch_size", FL_CONFIG_INT, "500", 1, 100000, false, NULL,
+        "outbox rows published per relay pass"),
+    OPT(workers.relay_interval_ms, "relay.interval", FL_CONFIG_DURATION, "100ms", 1, 60000, false,
+        NULL, "outbox poll interval when idle"),
+    OPT(workers.timers_interval_ms, "timers.interval", FL_CONFIG_DURATION, "200ms", 10, 60000,
+        false, NULL, "how often due timers and schedules are claimed"),
+    OPT(workers.timers_batch_size, "timers.batch_size", FL_CONFIG_INT, "500", 1, 100000, false,
+        NULL, "due timers claimed per transaction"),
+    OPT(workers.activities_concurrency, "activities.concurrency", FL_CONFIG_INT, "64", 1, 10000,
+        false, NULL, "activity calls in flight per process"),
+    OPT(workers.activities_interval_ms, "activities.interval", FL_CONFIG_DURATION, "200ms", 10,
+        60000, false, NULL, "activity poll interval when idle"),
+    OPT(workers.activities_timeout_ms, "activities.timeout", FL_CONFIG_DURATION, "30s", 100,
+        3600000, false, NULL, "default time allowed for one activity call"),
+    OPT(workers.activities_max_response_bytes, "activities.max_response_bytes", FL_CONFIG_BYTES,
+        "4MiB", 1024, 256LL << 20, false, NULL, "largest HTTP response an activity accepts"),
+    OPT(roles, "roles", FL_CONFIG_STR, "api,engine,timers,relay,activities", 0, 0, false, NULL,
+        "what this process runs: a comma-separated subset of api, engine, timers, relay, "
+        "activities"),
     OPT(log.level, "log.level", FL_CONFIG_STR, "info", 0, 0, false, log_levels,
         "least severe level written: debug, info, warn or error"),
     OPT(shutdown_timeout_ms, "shutdown_timeout", FL_CONFIG_DURATION, "10s", 100, 600000, false,
@@ -327,7 +356,7 @@ void fl_config__env_name(const char *key, const char *suffix, char *out, size_t 
     snprintf(out + n, size - n, "%s", suffix);
 }
 
-static const char *env_get(char *const *envp, const char *name)
+const char *fl_config__env_get(char *const *envp, const char *name)
 {
     size_t n = strlen(name);
 
@@ -372,8 +401,8 @@ static fl_rc load_env_opt(fl_config *cfg, const fl_config_opt *o, char *const *e
 
     fl_config__env_name(o->key, "", name, sizeof(name));
     fl_config__env_name(o->key, "_FILE", fname, sizeof(fname));
-    v = env_get(envp, name);
-    path = env_get(envp, fname);
+    v = fl_config__env_get(envp, name);
+    path = fl_config__env_get(envp, fname);
     if (v && path) {
         return fl_config__error(err, &(fl_config_origin){.name = name},
                                 "both %s and %s_FILE are set", name, name);
@@ -391,7 +420,7 @@ static fl_rc load_env_opt(fl_config *cfg, const fl_config_opt *o, char *const *e
 
 static fl_rc load_env(fl_config *cfg, char *const *envp, fl_err *err)
 {
-    const char *bootstrap = env_get(envp, "FLOWD_KAFKA_BOOTSTRAP_SERVERS");
+    const char *bootstrap = fl_config__env_get(envp, "FLOWD_KAFKA_BOOTSTRAP_SERVERS");
     fl_rc rc;
 
     for (size_t i = 0; i < fl_config__nopts; i++) {
@@ -462,46 +491,6 @@ static fl_rc load_file(fl_config *cfg, const char *path, fl_err *err)
     return rc;
 }
 
-/* librdkafka's in-process mock cluster (test.mock.num.brokers) is for a quick look on a
- * machine with no JVM. CI must prove flowd against the real broker, so it is refused
- * there, whoever asked for it. */
-static fl_rc refuse_mock_under_ci(const fl_config *cfg, char *const *envp, fl_err *err)
-{
-    const char *ci = env_get(envp, "CI");
-
-    if (ci && !strcmp(ci, "true") && fl_config_kafka_prop(&cfg->kafka, "test.mock.num.brokers")) {
-        return fl_err_set(err, FL_EINVAL,
-                          "librdkafka's mock cluster (kafka.test.mock.num.brokers) "
-                          "is never used under CI=true: use the real broker");
-    }
-    return FL_OK;
-}
-
-/* Rules that span rows or that bounds cannot say. */
-static fl_rc check_config(const fl_config *cfg, fl_err *err)
-{
-    const char *names[FL_CONFIG_TOPIC_COUNT];
-    size_t n = fl_config_topic_names(&cfg->kafka.topics, names);
-
-    if (!*cfg->http.listen) {
-        return fl_err_set(err, FL_EINVAL, "\"http.listen\" must not be empty");
-    }
-    if (!*cfg->engine.group) {
-        return fl_err_set(err, FL_EINVAL, "\"engine.group\" must not be empty");
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!*names[i]) {
-            return fl_err_set(err, FL_EINVAL, "topic names must not be empty");
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(names[i], names[j]) == 0) {
-                return fl_err_set(err, FL_EINVAL, "topic \"%s\" is configured twice", names[i]);
-            }
-        }
-    }
-    return FL_OK;
-}
-
 fl_rc fl_config_load(fl_config **out, const char *path, char *const *envp,
                      const fl_config_flag *flags, size_t nflags, fl_err *err)
 {
@@ -528,11 +517,7 @@ fl_rc fl_config_load(fl_config **out, const char *path, char *const *envp,
     if (rc != FL_OK) {
         goto out;
     }
-    rc = check_config(cfg, err);
-    if (rc != FL_OK) {
-        goto out;
-    }
-    rc = refuse_mock_under_ci(cfg, envp, err);
+    rc = fl_config__check(cfg, envp, err);
     if (rc != FL_OK) {
         goto out;
     }
@@ -560,24 +545,4 @@ void fl_config_free(fl_config *cfg)
     free(cfg->kafka.props);
     free(cfg->path);
     free(cfg);
-}
-
-const char *fl_config_default_path(const char *flag_path, char *const *envp,
-                                   bool (*exists)(const char *path))
-{
-    static const char *const candidates[] = {"var/flowd.yaml", "flowd.yaml"};
-    const char *env = env_get(envp, "FLOWD_CONFIG");
-
-    if (flag_path) {
-        return flag_path;
-    }
-    if (env && *env) {
-        return env;
-    }
-    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-        if (exists(candidates[i])) {
-            return candidates[i];
-        }
-    }
-    return NULL;
 }

@@ -66,10 +66,26 @@ typedef struct fl_config_kafka {
 } fl_config_kafka;
 
 typedef struct fl_config_engine {
-    char *group;         /* consumer group of the engine */
-    char *instance_id;   /* group.instance.id (static membership); "" = host name */
-    char *workflows_dir; /* shipped definitions */
+    char *group;               /* consumer group of the engine */
+    char *instance_id;         /* group.instance.id (static membership); "" = host name */
+    char *workflows_dir;       /* shipped definitions */
+    char *default_tenant;      /* for events from other producers without ce_tenant */
+    int batch_size;            /* events per transaction */
+    int batch_wait_ms;         /* how long a batch may wait to fill */
+    int max_step_attempts;     /* a step that keeps failing is dead-lettered after this */
+    long long max_event_bytes; /* larger events are dead-lettered */
 } fl_config_engine;
+
+typedef struct fl_config_workers {
+    int relay_batch_size;       /* outbox rows per relay pass */
+    int relay_interval_ms;      /* relay poll interval when idle (NOTIFY wakes it sooner) */
+    int timers_interval_ms;     /* timer and schedule poll interval */
+    int timers_batch_size;      /* due timers claimed per transaction */
+    int activities_concurrency; /* activity calls in flight per process */
+    int activities_interval_ms; /* activity poll interval when idle */
+    int activities_timeout_ms;  /* default per-call timeout (an action's timeout: wins) */
+    long long activities_max_response_bytes;
+} fl_config_workers;
 
 typedef struct fl_config_log {
     char *level; /* debug | info | warn | error */
@@ -81,6 +97,8 @@ typedef struct fl_config {
     fl_config_db db;
     fl_config_kafka kafka;
     fl_config_engine engine;
+    fl_config_workers workers;
+    char *roles; /* comma-separated: api, engine, timers, relay, activities */
     fl_config_log log;
     int shutdown_timeout_ms;
     int health_interval_ms;
@@ -105,6 +123,9 @@ void fl_config_free(fl_config *cfg);
  * `exists` is injected so tests need no files. Ownership: borrowed from the arguments. */
 const char *fl_config_default_path(const char *flag_path, char *const *envp,
                                    bool (*exists)(const char *path));
+
+/* True when the comma-separated `roles` setting names `role` ("engine"). */
+bool fl_config_has_role(const fl_config *cfg, const char *role);
 
 /* The value librdkafka will get for `key` from the kafka map, or NULL. Borrowed. */
 const char *fl_config_kafka_prop(const fl_config_kafka *kafka, const char *key);

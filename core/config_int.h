@@ -64,6 +64,12 @@ fl_rc fl_config__set_kafka(fl_config_kafka *k, const char *key, const char *valu
 /* "http.max_body_bytes" + suffix -> "FLOWD_HTTP_MAX_BODY_BYTES<suffix>". */
 void fl_config__env_name(const char *key, const char *suffix, char *out, size_t size);
 
+/* The value of `name` in the environment envp (may be NULL), or NULL. Borrowed. */
+const char *fl_config__env_get(char *const *envp, const char *name);
+
+/* The cross-setting rules, run after every source is applied. Errors: FL_EINVAL. */
+fl_rc fl_config__check(const fl_config *cfg, char *const *envp, fl_err *err);
+
 /* Applies a YAML document to cfg. Errors: FL_EINVAL with file:line:col. */
 fl_rc fl_config__load_yaml(fl_config *cfg, const char *path, const char *text, size_t len,
                            fl_err *err);

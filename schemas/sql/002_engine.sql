@@ -173,11 +173,18 @@ CREATE TABLE activities (
 -- The worker's scan: pending work whose next attempt is due.
 CREATE INDEX activities_due ON activities (next_attempt_at) WHERE status = 'pending';
 
+-- One row per workflow with a `schedule:`, upserted when its definition is loaded; the
+-- timer poller claims due rows, writes the tick to the outbox and moves next_at on, in one
+-- transaction. The spec is copied here so the poller needs no definition to compute the
+-- next time.
 CREATE TABLE schedules (
     tenant   text        NOT NULL,
     workflow text        NOT NULL,
+    cron     text,
+    every_ms bigint      CHECK (every_ms > 0),
     next_at  timestamptz NOT NULL,
-    PRIMARY KEY (tenant, workflow)
+    PRIMARY KEY (tenant, workflow),
+    CHECK ((cron IS NULL) <> (every_ms IS NULL))
 );
 
 CREATE TABLE dead_letters (

@@ -1,0 +1,33 @@
+/* engine/activities.h -- the activity worker: runs `call:` actions at least once and
+ * returns their outcome as events through the outbox.
+ *
+ * A pass claims due pending activities (`FOR UPDATE SKIP LOCKED`), marks them running and
+ * starts each call: `http` on the shared curl-multi client (core/http.h), `llm` through
+ * the provider interface (here the built-in deterministic `local` provider), and
+ * `flowd.purge` (retention deletes in PostgreSQL). Every attempt carries the activity's
+ * idempotency key (`Idempotency-Key` header for HTTP and LLM calls). A retryable failure
+ * is rescheduled with the action's retry policy (core/backoff.h, honouring Retry-After);
+ * the final result or failure is stored on the row and, in the same transaction, an
+ * outbox row `flowd.activity.completed` or `flowd.activity.failed` (id
+ * `activity:<activity id>`) goes to the internal topic keyed by the instance key. A crash
+ * mid-call re-runs the attempt (at least once); a finished call is never re-run.
+ *
+ * Thread-safety: _new/_start/_stop/_free from the main thread; the worker owns its
+ * thread(s). */
+#ifndef FL_ENGINE_ACTIVITIES_H
+#define FL_ENGINE_ACTIVITIES_H
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/pg.h"
+
+typedef struct fl_activities fl_activities;
+
+/* Ownership: cfg and pool are borrowed; *out is owned by the caller
+ * (fl_activities_free). Errors: FL_EINTERNAL. */
+fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *pool, fl_err *err);
+fl_rc fl_activities_start(void *activities, fl_err *err); /* fl_app_start_fn */
+void fl_activities_stop(void *activities);                /* fl_app_stop_fn; idempotent */
+void fl_activities_free(fl_activities *activities);       /* NULL-safe; stops first */
+
+#endif
