@@ -1,29 +1,30 @@
 /* cmd/serve.c -- `flowd serve`: wires the modules into an fl_app and waits for a signal.
  *
- * Start order (R9.2): store (Postgres pool + schema check) -> producer (Kafka) ->
- * health prober -> HTTP. Postgres or Kafka being down at start is not fatal: flowd
+ * Start order (R9.2): store (Postgres pool + schema check + engine store) -> producer
+ * (Kafka) -> engine -> timers -> relay -> activities (cmd/serve_modules.c; each only when
+ * its role is enabled) -> health prober -> HTTP (role api only). Postgres or Kafka being down at start is not fatal: flowd
  * starts, answers /readyz with 503 and recovers by itself. A schema that is known to be
  * wrong (unmigrated, behind, newer) is fatal: serving on it would corrupt data. */
 #include <signal.h>
 #include <stdio.h>
 
-#include "api/server.h"
 #include "cmd/cli.h"
-#include "core/app.h"
-#include "core/health.h"
-#include "core/kafka.h"
+#include "cmd/serve_int.h"
 #include "core/log.h"
-#include "core/migrate.h"
-#include "core/pg.h"
 
-typedef struct serve {
-    const fl_config *cfg;
-    fl_migration_list migrations;
-    fl_pg_pool *pool;
-    fl_kafka_producer *producer;
-    fl_health *health;
-    fl_server *server;
-} serve;
+typedef fl_serve serve;
+
+/* The engine store's settings from the configuration's topics. */
+static fl_store_opts store_opts(const fl_config *cfg)
+{
+    fl_store_opts o = FL_STORE_OPTS_INIT;
+
+    o.default_topic = cfg->kafka.topics.flowd_events;
+    o.workflow_events_topic = cfg->kafka.topics.workflow_events;
+    o.dead_letter_topic = cfg->kafka.topics.dead_letter;
+    o.acquire_timeout_ms = cfg->db.connect_timeout_ms;
+    return o;
+}
 
 /* ---- store -------------------------------------------------------------------------- */
 
@@ -31,8 +32,12 @@ static fl_rc store_start(void *self, fl_err *err)
 {
     serve *s = self;
     fl_err ping = FL_ERR_INIT;
+    fl_store_opts opts = store_opts(s->cfg);
     fl_rc rc = fl_pg_pool_open(&s->pool, &s->cfg->db, err);
 
+    if (rc == FL_OK) {
+        rc = fl_store_open(&s->store, s->pool, &opts, err);
+    }
     if (rc != FL_OK) {
         return rc;
     }
@@ -47,6 +52,8 @@ static void store_stop(void *self)
 {
     serve *s = self;
 
+    fl_store_close(s->store);
+    s->store = NULL;
     fl_pg_pool_close(s->pool);
     s->pool = NULL;
 }
@@ -95,6 +102,9 @@ static fl_rc health_start(void *self, fl_err *err)
     fl_health_add(s->health, "postgres", check_postgres, s);
     fl_health_add(s->health, "schema", check_schema, s);
     fl_health_add(s->health, "kafka", check_kafka, s);
+    if (s->engine) {
+        fl_health_add(s->health, "engine", fl_serve__check_engine, s);
+    }
     return fl_health_start(s->health, err);
 }
 
@@ -146,8 +156,11 @@ static int run(const fl_cli *cli, const fl_config *cfg)
     fl_app_new(&app, cfg->shutdown_timeout_ms);
     fl_app_add(app, "store", store_start, store_stop, &s);
     fl_app_add(app, "producer", producer_start, producer_stop, &s);
+    fl_serve__add_workers(app, &s);
     fl_app_add(app, "health", health_start, health_stop, &s);
-    fl_app_add(app, "http", http_start, http_stop, &s);
+    if (fl_config_has_role(cfg, "api")) {
+        fl_app_add(app, "http", http_start, http_stop, &s);
+    }
     rc = fl_app_start(app, &err);
     if (rc == FL_OK) {
         fl_log(FL_INFO, "server.started");

@@ -2,10 +2,10 @@
  *
  * Design: configuration is a pure function (fl_kafka_props_*) from the config structs to
  * an ordered list of librdkafka properties, so its layering is unit-tested without a
- * broker. The producer owns one poll thread that serves delivery reports. A synchronous
- * produce waits on a heap-allocated, reference-counted completion that it shares with
- * the delivery report, so a caller that stops waiting never leaves the report a dangling
- * pointer, and neither side has to outlive the other.
+ * broker. The producer owns one poll thread that serves delivery reports, each of which
+ * runs the caller's callback. A synchronous produce is an asynchronous one whose callback
+ * completes a heap-allocated, reference-counted completion that the caller waits on, so
+ * a caller that stops waiting never leaves the report a dangling pointer.
  *
  * Thread-safety: see core/kafka.h. librdkafka calls log_cb from its own threads, and
  * delivery reports and error callbacks from the producer's poll thread. */
@@ -298,6 +298,42 @@ fl_rc fl_kafka__client_new(rd_kafka_type_t type, rd_kafka_conf_t **conf, rd_kafk
 
 /* ---- producer ---------------------------------------------------------------------- */
 
+static fl_rc rc_from_produce(fl_kafka_producer *p, rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        return FL_ETOOBIG;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return FL_EINVAL;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        return atomic_load(&p->brokers_down) ? FL_EUNAVAIL : FL_ETIMEDOUT;
+    default:
+        return FL_EUNAVAIL; /* queue full, no broker, producer fenced or failed */
+    }
+}
+
+static fl_rc produce_failed(fl_kafka_producer *p, const char *topic, rd_kafka_resp_err_t e,
+                            fl_err *err)
+{
+    fl_rc rc = rc_from_produce(p, e);
+
+    return fl_err_set(err, rc, "%s produce to Kafka topic \"%s\": %s",
+                      rc == FL_EINVAL || rc == FL_ETOOBIG ? "cannot" : "could not", topic,
+                      rd_kafka_err2str(e));
+}
+
+/* What a queued message carries to its delivery report: the caller's callback. */
+typedef struct report {
+    fl_kafka_done_fn done;
+    void *arg;
+} report;
+
 /* One synchronous produce. Two references: the waiting caller's and the delivery
  * report's; whichever lets go last frees it. */
 typedef struct delivery {
@@ -305,7 +341,7 @@ typedef struct delivery {
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
     int refs;          /* guarded by mu */
     bool done;         /* guarded by mu; the fields below are written before it is set */
-    rd_kafka_resp_err_t result;
+    fl_err result;
     int32_t partition;
     int64_t offset;
 } delivery;
@@ -348,24 +384,37 @@ static bool delivery_wait(delivery *d, int timeout_ms)
     return done;
 }
 
-/* Runs on the poll thread. */
-static void delivery_report_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+/* The report of a synchronous produce: hands the result to the waiting caller. */
+static void sync_done(void *arg, const fl_kafka_delivery *dl, const fl_err *err)
 {
-    fl_kafka_producer *p = opaque;
-    delivery *d = rkm->_private;
+    delivery *d = arg;
 
-    (void)rk;
-    if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        atomic_store(&p->brokers_down, false);
-    }
     pthread_mutex_lock(&d->mu);
-    d->result = rkm->err;
-    d->partition = rkm->partition;
-    d->offset = rkm->offset;
+    d->result = *err;
+    d->partition = dl->partition;
+    d->offset = dl->offset;
     d->done = true;
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
     delivery_release(d);
+}
+
+/* Runs on the poll thread, also for messages purged on close (as FL_EUNAVAIL). */
+static void delivery_report_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    fl_kafka_producer *p = opaque;
+    report *r = rkm->_private;
+    fl_kafka_delivery dl = {.partition = rkm->partition, .offset = rkm->offset};
+    fl_err err = FL_ERR_INIT;
+
+    (void)rk;
+    if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_store(&p->brokers_down, false);
+    } else {
+        produce_failed(p, rd_kafka_topic_name(rkm->rkt), rkm->err, &err);
+    }
+    r->done(r->arg, &dl, &err);
+    free(r);
 }
 
 static void producer_error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
@@ -459,10 +508,24 @@ static rd_kafka_vu_t *vu_next(rd_kafka_vu_t *vu, size_t *n, rd_kafka_vtype_t typ
     return &vu[(*n)++];
 }
 
-static rd_kafka_error_t *produce_async(fl_kafka_producer *p, const fl_kafka_record *rec,
-                                       delivery *d)
+/* Headers go in as one list (RD_KAFKA_VTYPE_HEADERS), ours again if the produce fails:
+ * with per-header RD_KAFKA_VTYPE_HEADER entries librdkafka 2.0 frees its list twice when a
+ * produce fails after the message was built, e.g. unknown topic (librdkafka#4627). */
+static rd_kafka_headers_t *headers_new(const fl_kafka_record *rec)
 {
-    rd_kafka_vu_t *vu = fl_xcalloc(5 + rec->nheaders, sizeof(*vu));
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(rec->nheaders);
+
+    for (size_t i = 0; i < rec->nheaders; i++) {
+        const fl_kafka_header *h = &rec->headers[i];
+        rd_kafka_header_add(hdrs, h->name, -1, h->value, h->value ? (ssize_t)h->len : 0);
+    }
+    return hdrs;
+}
+
+static rd_kafka_error_t *produce_async(fl_kafka_producer *p, const fl_kafka_record *rec, report *r)
+{
+    rd_kafka_headers_t *hdrs = rec->nheaders ? headers_new(rec) : NULL;
+    rd_kafka_vu_t vu[6];
     rd_kafka_vu_t *v;
     rd_kafka_error_t *e;
     size_t n = 0;
@@ -475,60 +538,44 @@ static rd_kafka_error_t *produce_async(fl_kafka_producer *p, const fl_kafka_reco
     v->u.mem.ptr = (void *)rec->value; /* copied: RD_KAFKA_MSG_F_COPY */
     v->u.mem.size = rec->value ? rec->value_len : 0;
     vu_next(vu, &n, RD_KAFKA_VTYPE_MSGFLAGS)->u.i = RD_KAFKA_MSG_F_COPY;
-    vu_next(vu, &n, RD_KAFKA_VTYPE_OPAQUE)->u.ptr = d;
-    for (size_t i = 0; i < rec->nheaders; i++) {
-        v = vu_next(vu, &n, RD_KAFKA_VTYPE_HEADER);
-        v->u.header.name = rec->headers[i].name;
-        v->u.header.val = rec->headers[i].value;
-        v->u.header.size = rec->headers[i].value ? (ssize_t)rec->headers[i].len : 0;
+    vu_next(vu, &n, RD_KAFKA_VTYPE_OPAQUE)->u.ptr = r;
+    if (hdrs) {
+        vu_next(vu, &n, RD_KAFKA_VTYPE_HEADERS)->u.headers = hdrs;
     }
     e = rd_kafka_produceva(p->rk, vu, n);
-    free(vu);
+    if (e && hdrs) {
+        rd_kafka_headers_destroy(hdrs); /* still ours: the produce failed */
+    }
     return e;
 }
 
-static fl_rc rc_from_produce(fl_kafka_producer *p, rd_kafka_resp_err_t e)
+fl_rc fl_kafka_produce_async(fl_kafka_producer *p, const fl_kafka_record *rec,
+                             fl_kafka_done_fn done, void *arg, fl_err *err)
 {
-    switch (e) {
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-        return FL_ETOOBIG;
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-        return FL_EINVAL;
-    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-        return atomic_load(&p->brokers_down) ? FL_EUNAVAIL : FL_ETIMEDOUT;
-    default:
-        return FL_EUNAVAIL; /* queue full, no broker, producer fenced or failed */
+    report *r = fl_xmalloc(sizeof(*r));
+    rd_kafka_error_t *e;
+    fl_rc rc = FL_OK;
+
+    fl_assert(p && rec && rec->topic && done);
+    *r = (report){.done = done, .arg = arg};
+    e = produce_async(p, rec, r);
+    if (e) {
+        rc = produce_failed(p, rec->topic, rd_kafka_error_code(e), err);
+        rd_kafka_error_destroy(e);
+        free(r); /* not queued: no delivery report will come */
     }
-}
-
-static fl_rc produce_failed(fl_kafka_producer *p, const char *topic, rd_kafka_resp_err_t e,
-                            fl_err *err)
-{
-    fl_rc rc = rc_from_produce(p, e);
-
-    return fl_err_set(err, rc, "%s produce to Kafka topic \"%s\": %s",
-                      rc == FL_EINVAL || rc == FL_ETOOBIG ? "cannot" : "could not", topic,
-                      rd_kafka_err2str(e));
+    return rc;
 }
 
 fl_rc fl_kafka_produce_sync(fl_kafka_producer *p, const fl_kafka_record *rec, int timeout_ms,
                             fl_kafka_delivery *out, fl_err *err)
 {
     delivery *d = delivery_new();
-    rd_kafka_error_t *e;
-    fl_rc rc = FL_OK;
+    fl_rc rc;
 
     fl_assert(p && rec && rec->topic);
-    e = produce_async(p, rec, d);
-    if (e) {
-        rc = produce_failed(p, rec->topic, rd_kafka_error_code(e), err);
-        rd_kafka_error_destroy(e);
+    rc = fl_kafka_produce_async(p, rec, sync_done, d, err);
+    if (rc != FL_OK) {
         delivery_release(d); /* not queued: no delivery report will come */
         goto out;
     }
@@ -539,8 +586,8 @@ fl_rc fl_kafka_produce_sync(fl_kafka_producer *p, const fl_kafka_record *rec, in
                         rec->topic, timeout_ms, down ? ": no broker is reachable" : "");
         goto out;
     }
-    if (d->result != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rc = produce_failed(p, rec->topic, d->result, err);
+    if (d->result.code != FL_OK) {
+        rc = fl_err_set(err, d->result.code, "%s", d->result.msg);
         goto out;
     }
     if (out) {

@@ -1,5 +1,6 @@
-/* core/kafka.h -- the Kafka client wrapper: librdkafka configuration, a synchronous
- * producer, cluster checks, topic creation, and a group consumer with owned messages.
+/* core/kafka.h -- the Kafka client wrapper: librdkafka configuration, a synchronous and
+ * an asynchronous producer, cluster checks, topic creation, and a group consumer with
+ * owned messages.
  *
  * This module and the consumer loops are the only code that sees librdkafka; every
  * librdkafka error becomes an fl_rc here (R4.3), and this header includes no librdkafka
@@ -10,7 +11,7 @@
  * `kafka.config.overridden`. librdkafka's own logs become `kafka.log` JSON lines.
  *
  * Thread-safety: an fl_kafka_producer may be used by any number of threads at once
- * (fl_kafka_produce_sync, fl_kafka_check, fl_kafka_topics_ensure,
+ * (fl_kafka_produce_sync, fl_kafka_produce_async, fl_kafka_check, fl_kafka_topics_ensure,
  * fl_kafka_partition_count); only _open and _close must not race with other calls. An
  * fl_kafka_consumer belongs to one thread (its loop), except fl_kafka_consumer_assigned.
  * An fl_kafka_msg may be read by any thread but freed once. fl_kafka_props are immutable
@@ -107,6 +108,25 @@ void fl_kafka_producer_close(fl_kafka_producer *p, int timeout_ms);
  * acknowledged in time), FL_ETOOBIG (over message.max.bytes), FL_EINVAL (unknown topic). */
 fl_rc fl_kafka_produce_sync(fl_kafka_producer *p, const fl_kafka_record *rec, int timeout_ms,
                             fl_kafka_delivery *out, fl_err *err);
+
+/* Called once per fl_kafka_produce_async that returned FL_OK, on the producer's poll
+ * thread, with the delivery result: err->code is FL_OK and `d` says where the message
+ * was written, or err holds the failure (codes as fl_kafka_produce_sync; a message still
+ * queued when the producer closes fails with FL_EUNAVAIL). Keep it short and never call
+ * back into the producer from it: every other delivery report waits behind it.
+ * Ownership: d and err are borrowed for the call. */
+typedef void (*fl_kafka_done_fn)(void *arg, const fl_kafka_delivery *d, const fl_err *err);
+
+/* Queues one message without waiting. The producer is idempotent with acks=all, so the
+ * messages queued for one partition are written in the order of these calls (a failed
+ * message may leave a gap: the ones after it can still be written). Delivery is bounded
+ * by kafka_client.produce_timeout: `done` runs by then.
+ * Ownership: borrows rec for the call (everything is copied); `arg` is borrowed until
+ * `done` has run, which happens exactly once when FL_OK is returned and never otherwise.
+ * Errors: FL_EUNAVAIL (local queue full, producer failed), FL_EINVAL (unknown topic),
+ * FL_ETOOBIG. */
+fl_rc fl_kafka_produce_async(fl_kafka_producer *p, const fl_kafka_record *rec,
+                             fl_kafka_done_fn done, void *arg, fl_err *err);
 
 /* Asks the cluster for metadata: FL_OK when a broker answers within timeout_ms. Does not
  * block longer than about timeout_ms, and succeeds again by itself once a broker is back

@@ -75,10 +75,13 @@ static fl_rc exec1(fl_store *st, const char *sql, int n, const char *const *para
  * the outer SELECT's snapshot, so exactly one branch gives a row -- except when a
  * concurrent insert of the same key commits in between (then neither: retry). */
 static const char sql_definition_save[] =
-    "WITH ins AS (INSERT INTO definitions (tenant, name, version, source, checksum, shipped) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING checksum) "
-    "SELECT checksum FROM ins UNION ALL "
-    "SELECT checksum FROM definitions WHERE tenant = $1 AND name = $2 AND version = $3";
+    "WITH c AS (SELECT COALESCE($5::text, encode(sha256(convert_to($4::text, 'UTF8')), 'hex')) "
+    "AS sum), ins AS (INSERT INTO definitions (tenant, name, version, source, checksum, shipped) "
+    "SELECT $1::text, $2::text, $3::int, $4::text, c.sum, $6::boolean FROM c "
+    "ON CONFLICT DO NOTHING RETURNING checksum) "
+    "SELECT checksum, (SELECT sum FROM c) FROM ins UNION ALL "
+    "SELECT checksum, (SELECT sum FROM c) FROM definitions "
+    "WHERE tenant = $1 AND name = $2 AND version = $3::int";
 
 fl_rc fl_store_definition_save(fl_store *st, const fl_store_definition *def, fl_err *err)
 {
@@ -100,14 +103,36 @@ fl_rc fl_store_definition_save(fl_store *st, const fl_store_definition *def, fl_
     if (rc != FL_OK) {
         goto out;
     }
+    /* column 1 is the checksum of this text (given, or computed by the server) */
     have = rows ? fl_pg_rows_get(rows, 0, 0) : NULL;
-    if (!have || strcmp(have, def->checksum) != 0) {
+    if (!have || strcmp(have, fl_pg_rows_get(rows, 0, 1)) != 0) {
         rc = fl_err_set(err, FL_ECONFLICT,
                         "cannot save workflow \"%s\" version %d: that version exists with "
                         "different content",
                         def->name, def->version);
     }
 out:
+    fl_pg_rows_free(rows);
+    return rc;
+}
+
+/* The spec is updated, next_at kept: a restart must not postpone (or repeat) a tick. */
+static const char sql_schedule_save[] =
+    "INSERT INTO schedules (tenant, workflow, cron, every_ms, next_at) "
+    "VALUES ($1, $2, $3, $4::bigint, to_timestamp($5::bigint / 1000.0)) "
+    "ON CONFLICT (tenant, workflow) DO UPDATE SET cron = EXCLUDED.cron, "
+    "every_ms = EXCLUDED.every_ms";
+
+fl_rc fl_store_schedule_save(fl_store *st, const fl_store_schedule *s, fl_err *err)
+{
+    char every[24], next[24];
+    const char *p[5] = {s->tenant, s->workflow, s->cron, s->cron ? NULL : every, next};
+    fl_pg_rows *rows = NULL;
+    fl_rc rc;
+
+    snprintf(every, sizeof(every), "%lld", (long long)s->every_ms);
+    snprintf(next, sizeof(next), "%lld", (long long)s->next_at_ms);
+    rc = exec1(st, sql_schedule_save, 5, p, &rows, err);
     fl_pg_rows_free(rows);
     return rc;
 }

@@ -78,8 +78,8 @@ typedef struct fl_store_definitions {
     fl_pg_rows *rows; /* owns the strings */
 } fl_store_definitions;
 
-/* Saves one definition idempotently: the same checksum again is a no-op.
- * Ownership: borrows def. Errors: FL_ECONFLICT ((tenant, name, version) exists with
+/* Saves one definition idempotently: the same checksum again is a no-op. A NULL
+ * checksum is computed by the server (sha256 of source). Ownership: borrows def. Errors: FL_ECONFLICT ((tenant, name, version) exists with
  * another checksum), FL_EIO (e.g. unknown tenant), FL_EUNAVAIL. */
 fl_rc fl_store_definition_save(fl_store *st, const fl_store_definition *def, fl_err *err);
 
@@ -89,6 +89,19 @@ fl_rc fl_store_definition_save(fl_store *st, const fl_store_definition *def, fl_
 fl_rc fl_store_definitions_list(fl_store *st, const char *tenant, fl_store_definitions *out,
                                 fl_err *err);
 void fl_store_definitions_deinit(fl_store_definitions *defs);
+
+/* One `schedule:` of a definition: cron XOR every_ms. */
+typedef struct fl_store_schedule {
+    const char *tenant;
+    const char *workflow;
+    const char *cron; /* NULL for an interval */
+    int64_t every_ms;
+    int64_t next_at_ms; /* used only when the row is new */
+} fl_store_schedule;
+
+/* Upserts the schedules row of (tenant, workflow): a new row gets next_at_ms, an
+ * existing one keeps its next_at and takes the new spec. Errors: FL_EUNAVAIL, FL_EIO. */
+fl_rc fl_store_schedule_save(fl_store *st, const fl_store_schedule *s, fl_err *err);
 
 /* ---- instances ----------------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/backoff.h"
 #include "core/diag.h"
 #include "core/err.h"
 #include "engine/expr.h"
@@ -48,7 +49,9 @@ typedef enum fl_action_kind {
     FL_ACTION_CALL /* call: llm | http | flowd.<operation>, with: {...} */
 } fl_action_kind;
 
-typedef enum fl_backoff { FL_BACKOFF_FIXED, FL_BACKOFF_EXPONENTIAL } fl_backoff;
+/* The backoff kinds are core/backoff.h's, so the activity worker applies a definition's
+ * retry policy without translating it. */
+typedef fl_backoff_kind fl_backoff;
 
 typedef struct fl_retry {
     int attempts; /* >= 1; 1 = no retry */

@@ -9,10 +9,12 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/kafka.h"
 #include "core/log.h"
 
@@ -473,6 +475,136 @@ static void test_kafka_msg_new_copies_the_record(void **state)
     fl_kafka_msg_free(m);
 }
 
+/* ---- asynchronous produce without a broker (error paths) ---------------------------- */
+
+/* What a delivery report told an async produce; the test thread waits on it. */
+typedef struct async_result {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls; /* guarded by mu */
+    fl_err err;
+} async_result;
+
+static void async_result_init(async_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    fl_clock_cond_init(&r->cv);
+}
+
+static void async_result_deinit(async_result *r)
+{
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+}
+
+static void async_done(void *arg, const fl_kafka_delivery *d, const fl_err *err)
+{
+    async_result *r = arg;
+
+    (void)d;
+    pthread_mutex_lock(&r->mu);
+    r->calls++;
+    r->err = *err;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Waits (bounded, on the condvar: no sleep) for the report; returns the number of calls. */
+static int async_wait(async_result *r, int timeout_ms)
+{
+    struct timespec deadline = fl_clock_mono_deadline(timeout_ms);
+    int calls;
+
+    pthread_mutex_lock(&r->mu);
+    while (r->calls == 0 && pthread_cond_timedwait(&r->cv, &r->mu, &deadline) == 0) {
+    }
+    calls = r->calls;
+    pthread_mutex_unlock(&r->mu);
+    return calls;
+}
+
+/* A broker address where nothing listens: the client never gets metadata. */
+static fl_kafka_producer *producer_without_broker(int produce_timeout_ms)
+{
+    static fl_config_prop map[] = {{"bootstrap.servers", "127.0.0.1:1"}, {"log_level", "0"}};
+    fl_config_kafka k = kafka_cfg(map, N(map));
+    fl_kafka_producer *p = NULL;
+    fl_err err = FL_ERR_INIT;
+
+    k.produce_timeout_ms = produce_timeout_ms;
+    assert_int_equal(fl_kafka_producer_open(&p, &k, &err), FL_OK);
+    return p;
+}
+
+static void test_kafka_produce_async_reports_timeout_without_broker(void **state)
+{
+    fl_kafka_producer *p = producer_without_broker(300);
+    fl_kafka_record rec = {
+        .topic = "flowd.events", .key = "k", .key_len = 1, .value = "{}", .value_len = 2};
+    async_result r;
+    fl_err err = FL_ERR_INIT;
+
+    (void)state;
+    async_result_init(&r);
+    assert_int_equal(fl_kafka_produce_async(p, &rec, async_done, &r, &err), FL_OK);
+    assert_int_equal(async_wait(&r, 10000), 1);
+    assert_true(r.err.code == FL_ETIMEDOUT || r.err.code == FL_EUNAVAIL);
+    assert_non_null(strstr(r.err.msg, "could not produce to Kafka topic \"flowd.events\""));
+    fl_kafka_producer_close(p, 0);
+    assert_int_equal(r.calls, 1);
+    async_result_deinit(&r);
+}
+
+static void test_kafka_produce_async_reports_purge_on_close(void **state)
+{
+    fl_kafka_producer *p = producer_without_broker(60000);
+    fl_kafka_record rec = {.topic = "flowd.events", .value = "{}", .value_len = 2};
+    async_result r;
+    fl_err err = FL_ERR_INIT;
+
+    (void)state;
+    async_result_init(&r);
+    assert_int_equal(fl_kafka_produce_async(p, &rec, async_done, &r, &err), FL_OK);
+    fl_kafka_producer_close(p, 0); /* the queued message is purged, and reported */
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.err.code, FL_EUNAVAIL);
+    async_result_deinit(&r);
+}
+
+static void test_kafka_produce_async_too_big_fails_at_once(void **state)
+{
+    fl_kafka_producer *p = producer_without_broker(60000);
+    size_t len = 2 * 1000 * 1000; /* over librdkafka's message.max.bytes default */
+    char *big = calloc(len, 1);
+    fl_kafka_record rec = {.topic = "flowd.events", .value = big, .value_len = len};
+    async_result r;
+    fl_err err = FL_ERR_INIT;
+
+    (void)state;
+    async_result_init(&r);
+    assert_int_equal(fl_kafka_produce_async(p, &rec, async_done, &r, &err), FL_ETOOBIG);
+    assert_non_null(strstr(err.msg, "cannot produce to Kafka topic \"flowd.events\""));
+    fl_kafka_producer_close(p, 0);
+    assert_int_equal(r.calls, 0); /* not queued: never reported */
+    free(big);
+    async_result_deinit(&r);
+}
+
+static void test_kafka_produce_sync_still_times_out_without_broker(void **state)
+{
+    fl_kafka_producer *p = producer_without_broker(300);
+    fl_kafka_record rec = {.topic = "flowd.events", .value = "{}", .value_len = 2};
+    fl_err err = FL_ERR_INIT;
+    fl_rc rc;
+
+    (void)state;
+    rc = fl_kafka_produce_sync(p, &rec, 10000, NULL, &err);
+    assert_true(rc == FL_ETIMEDOUT || rc == FL_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "Kafka topic \"flowd.events\""));
+    fl_kafka_producer_close(p, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +650,14 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_kafka_msg_without_headers_has_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kafka_msg_new_copies_the_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_produce_async_reports_timeout_without_broker,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_produce_async_reports_purge_on_close, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_produce_async_too_big_fails_at_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_produce_sync_still_times_out_without_broker,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

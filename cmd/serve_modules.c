@@ -1,0 +1,98 @@
+/* cmd/serve_modules.c -- the fl_app adapters of the background workers of `flowd serve`:
+ * the engine loop, the timer poller, the outbox relay and the activity worker. Each is
+ * created in its start adapter (it needs the store and producer that start before it)
+ * and freed in its stop adapter, so a process never holds a worker its roles exclude.
+ *
+ * Thread-safety: the main thread only. */
+#include "cmd/serve_int.h"
+#include "core/log.h"
+
+static fl_rc engine_start(void *self, fl_err *err)
+{
+    fl_serve *s = self;
+    fl_rc rc = fl_engine_new(&s->engine, s->cfg, s->pool, s->store, err);
+
+    return rc == FL_OK ? fl_engine_start(s->engine, err) : rc;
+}
+
+static void engine_stop(void *self)
+{
+    fl_serve *s = self;
+
+    fl_engine_free(s->engine); /* stops first: joins the loop, commits stored offsets */
+    s->engine = NULL;
+}
+
+fl_rc fl_serve__check_engine(void *arg, fl_err *err)
+{
+    fl_serve *s = arg;
+
+    if (!s->engine || fl_engine_assigned(s->engine) <= 0) {
+        return fl_err_set(err, FL_EUNAVAIL, "no engine partitions assigned");
+    }
+    return FL_OK;
+}
+
+static fl_rc timers_start(void *self, fl_err *err)
+{
+    fl_serve *s = self;
+    fl_rc rc = fl_timers_new(&s->timers, s->cfg, s->pool, err);
+
+    return rc == FL_OK ? fl_timers_start(s->timers, err) : rc;
+}
+
+static void timers_stop(void *self)
+{
+    fl_serve *s = self;
+
+    fl_timers_free(s->timers);
+    s->timers = NULL;
+}
+
+static fl_rc relay_start(void *self, fl_err *err)
+{
+    fl_serve *s = self;
+    fl_rc rc = fl_relay_new(&s->relay, s->cfg, s->pool, s->producer, err);
+
+    return rc == FL_OK ? fl_relay_start(s->relay, err) : rc;
+}
+
+static void relay_stop(void *self)
+{
+    fl_serve *s = self;
+
+    fl_relay_free(s->relay);
+    s->relay = NULL;
+}
+
+static fl_rc activities_start(void *self, fl_err *err)
+{
+    fl_serve *s = self;
+    fl_rc rc = fl_activities_new(&s->activities, s->cfg, s->pool, err);
+
+    return rc == FL_OK ? fl_activities_start(s->activities, err) : rc;
+}
+
+static void activities_stop(void *self)
+{
+    fl_serve *s = self;
+
+    fl_activities_free(s->activities);
+    s->activities = NULL;
+}
+
+void fl_serve__add_workers(fl_app *app, fl_serve *s)
+{
+    if (fl_config_has_role(s->cfg, "engine")) {
+        fl_app_add(app, "engine", engine_start, engine_stop, s);
+    }
+    if (fl_config_has_role(s->cfg, "timers")) {
+        fl_app_add(app, "timers", timers_start, timers_stop, s);
+    }
+    if (fl_config_has_role(s->cfg, "relay")) {
+        fl_app_add(app, "relay", relay_start, relay_stop, s);
+    }
+    if (fl_config_has_role(s->cfg, "activities")) {
+        fl_app_add(app, "activities", activities_start, activities_stop, s);
+    }
+}

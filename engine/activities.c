@@ -1,0 +1,289 @@
+/* engine/activities.c -- the activity worker's lifecycle and its thread (see
+ * activities.h).
+ *
+ * Design: one worker thread owns every database write of this module. Each pass it
+ * stores the outcomes that came back, then claims as many due rows as it has free
+ * concurrency slots and starts them: `http` on this module's curl-multi client (its own
+ * thread), `llm` (the local provider answers at once) and `flowd.purge` (SQL) inline.
+ * HTTP completions arrive on the client's thread, which only moves the response into
+ * the job and queues it here (mu + cv): Postgres is never touched from that thread.
+ *
+ * At least once: a claim marks rows 'running' before the call starts. A crash leaves
+ * them so; every few seconds a pass puts back to pending the running rows older than
+ * their timeout plus FL_ACTIVITIES_STALE_GRACE_MS, and they run again with the same
+ * idempotency key. A stop waits for in-flight calls for at most STOP_WAIT_MS and leaves
+ * the unfinished ones 'running' for that same path. */
+#include "engine/activities_int.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STOP_WAIT_MS     2000
+#define UNSTICK_EVERY_MS 5000
+
+fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *pool, fl_err *err)
+{
+    fl_activities *a = fl_xcalloc(1, sizeof(*a));
+    fl_http_opts opts = FL_HTTP_OPTS_INIT;
+
+    (void)err;
+    opts.default_timeout_ms = cfg->workers.activities_timeout_ms;
+    opts.default_max_response_bytes = (size_t)cfg->workers.activities_max_response_bytes;
+    opts.stop_grace_ms = 100; /* the worker already waited STOP_WAIT_MS for them */
+    opts.user_agent = "flowd-activities";
+    a->cfg = cfg;
+    a->pool = pool;
+    a->jitter_seed = (uint64_t)fl_clock_mono_ms(fl_clock_system()) ^ (uint64_t)(uintptr_t)a;
+    atomic_init(&a->stopping, false);
+    pthread_mutex_init(&a->mu, NULL);
+    fl_clock_cond_init(&a->cv);
+    fl_http_new(&a->http, &opts);
+    *out = a;
+    return FL_OK;
+}
+
+/* On the HTTP client's thread: move the answer into the job and hand it back. */
+static void http_done(void *arg, fl_http_response *resp)
+{
+    fl_act_job *job = arg;
+    fl_activities *a = job->owner;
+
+    job->resp = *resp;
+    memset(resp, 0, sizeof(*resp)); /* every owned field now belongs to the job */
+    pthread_mutex_lock(&a->mu);
+    job->next = a->done;
+    a->done = job;
+    a->wake = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Stores the outcome; a failed store leaves the row 'running' to be re-claimed. */
+static void finish(fl_activities *a, fl_act_job *job)
+{
+    fl_err err = {0};
+
+    if (fl_activities__finish(a, job, &err) != FL_OK) {
+        fl_log(FL_WARN, "activity.store_failed", FL_STR("activity", job->id),
+               FL_STR("error", err.msg));
+    }
+    fl_activities__job_free(job);
+}
+
+static void handle_done(fl_activities *a)
+{
+    fl_act_job *list;
+
+    pthread_mutex_lock(&a->mu);
+    list = a->done;
+    a->done = NULL;
+    a->wake = false;
+    pthread_mutex_unlock(&a->mu);
+    while (list) {
+        fl_act_job *job = list;
+
+        list = job->next;
+        a->in_flight--;
+        fl_activities__http_outcome(&job->resp, fl_clock_now_ms(fl_clock_system()), &job->outcome);
+        finish(a, job);
+    }
+}
+
+static void start_http(fl_activities *a, fl_act_job *job)
+{
+    fl_http_request req;
+    fl_act_http_bufs bufs;
+    fl_err err = {0};
+    fl_rc rc;
+
+    rc = fl_activities__http_request(job, a->cfg->workers.activities_timeout_ms, &req, &bufs, &err);
+    if (rc == FL_OK) {
+        rc = fl_http_submit(a->http, &req, http_done, job, &err);
+    }
+    fl_activities__http_bufs_deinit(&bufs); /* the client copied what it needs */
+    if (rc == FL_OK) {
+        a->in_flight++;
+    } else if (rc == FL_EINVAL) {
+        fl_activities__fail(&job->outcome, "http.invalid_request", false, "%s", err.msg);
+        finish(a, job);
+    } else {
+        fl_activities__job_free(job); /* stopping: stays 'running', re-claimed later */
+    }
+}
+
+static void start_job(fl_activities *a, fl_act_job *job)
+{
+    job->owner = a;
+    fl_log(FL_DEBUG, "activity.started", FL_STR("activity", job->id), FL_STR("call", job->call),
+           FL_INT("attempt", job->attempt));
+    if (strcmp(job->call, "http") == 0) {
+        start_http(a, job);
+        return;
+    }
+    if (strcmp(job->call, "llm") == 0) {
+        fl_activities__llm_outcome(job->args, &job->outcome);
+    } else if (strcmp(job->call, "flowd.purge") == 0) {
+        fl_activities__purge(a, job, &job->outcome);
+    } else {
+        fl_activities__fail(&job->outcome, "call.unknown", false, "cannot run unknown call \"%s\"",
+                            job->call);
+    }
+    finish(a, job);
+}
+
+/* Claims up to the free slots and starts them. True when it filled every slot, so more
+ * may be due at once. */
+static bool claim_and_start(fl_activities *a)
+{
+    int free_slots = a->cfg->workers.activities_concurrency - a->in_flight;
+    fl_act_job **jobs = NULL;
+    int n = 0;
+    fl_err err = {0};
+
+    if (free_slots <= 0) {
+        return false;
+    }
+    if (fl_activities__claim(a, free_slots, &jobs, &n, &err) != FL_OK) {
+        if (!a->claim_failing) {
+            fl_log(FL_WARN, "activity.claim_failed", FL_STR("error", err.msg));
+        }
+        a->claim_failing = true;
+        return false;
+    }
+    a->claim_failing = false;
+    for (int i = 0; i < n; i++) {
+        start_job(a, jobs[i]);
+    }
+    free(jobs);
+    return n == free_slots;
+}
+
+static void unstick(fl_activities *a, int64_t *next_ms)
+{
+    int64_t now = fl_clock_mono_ms(fl_clock_system());
+    fl_err err = {0};
+
+    if (now < *next_ms) {
+        return;
+    }
+    *next_ms = now + UNSTICK_EVERY_MS;
+    if (fl_activities__unstick(a, &err) != FL_OK && !a->claim_failing) {
+        fl_log(FL_WARN, "activity.unstick_failed", FL_STR("error", err.msg));
+    }
+}
+
+/* Sleeps until an HTTP answer, a stop, or ms pass. */
+static void wait_for(fl_activities *a, int64_t ms)
+{
+    struct timespec deadline = fl_clock_mono_deadline(ms);
+
+    pthread_mutex_lock(&a->mu);
+    if (!a->wake && !atomic_load(&a->stopping)) {
+        pthread_cond_timedwait(&a->cv, &a->mu, &deadline);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Lets in-flight calls finish for up to STOP_WAIT_MS and stores their outcomes. */
+static void drain(fl_activities *a)
+{
+    int64_t end = fl_clock_mono_ms(fl_clock_system()) + STOP_WAIT_MS;
+
+    handle_done(a);
+    while (a->in_flight > 0) {
+        int64_t left = end - fl_clock_mono_ms(fl_clock_system());
+
+        if (left <= 0) {
+            break;
+        }
+        pthread_mutex_lock(&a->mu);
+        if (!a->wake) {
+            struct timespec deadline = fl_clock_mono_deadline(left);
+
+            pthread_cond_timedwait(&a->cv, &a->mu, &deadline);
+        }
+        pthread_mutex_unlock(&a->mu);
+        handle_done(a);
+    }
+}
+
+static void *activities_main(void *arg)
+{
+    fl_activities *a = arg;
+    int64_t next_unstick = 0;
+
+    while (!atomic_load(&a->stopping)) {
+        handle_done(a);
+        unstick(a, &next_unstick);
+        if (!claim_and_start(a)) {
+            wait_for(a, a->cfg->workers.activities_interval_ms);
+        }
+    }
+    drain(a);
+    return NULL;
+}
+
+fl_rc fl_activities_start(void *activities, fl_err *err)
+{
+    fl_activities *a = activities;
+    fl_rc rc;
+
+    rc = fl_http_start(a->http, err);
+    if (rc != FL_OK) {
+        goto out;
+    }
+    if (pthread_create(&a->thread, NULL, activities_main, a) != 0) {
+        rc = fl_err_set(err, FL_EINTERNAL, "could not start the activity worker thread");
+        goto out;
+    }
+    a->started = true;
+    fl_log(FL_INFO, "activities.started",
+           FL_INT("concurrency", a->cfg->workers.activities_concurrency));
+out:
+    return rc;
+}
+
+void fl_activities_stop(void *activities)
+{
+    fl_activities *a = activities;
+    fl_act_job *list;
+
+    if (!a) {
+        return;
+    }
+    atomic_store(&a->stopping, true);
+    pthread_mutex_lock(&a->mu);
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    if (a->started) {
+        pthread_join(a->thread, NULL);
+        a->started = false;
+    }
+    fl_http_stop(a->http); /* every accepted request has had its callback after this */
+    pthread_mutex_lock(&a->mu);
+    list = a->done;
+    a->done = NULL;
+    pthread_mutex_unlock(&a->mu);
+    while (list) { /* cut short by the stop: left 'running', re-claimed later */
+        fl_act_job *job = list;
+
+        list = job->next;
+        fl_activities__job_free(job);
+    }
+}
+
+void fl_activities_free(fl_activities *activities)
+{
+    if (!activities) {
+        return;
+    }
+    fl_activities_stop(activities);
+    fl_http_free(activities->http);
+    pthread_cond_destroy(&activities->cv);
+    pthread_mutex_destroy(&activities->mu);
+    free(activities);
+}
