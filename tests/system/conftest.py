@@ -137,9 +137,14 @@ class Flowd:
 
 
 def config_yaml(stack, port, db_url=None, extra=""):
+    # every process gets its own consumer group and static member id, so processes of
+    # different tests never fence each other in the engine's group
+    member = "t-" + uuid.uuid4().hex[:12]
     return (f"http:\n  listen: 127.0.0.1\n  port: {port}\n"
             f"db:\n  url: \"{db_url or stack.pg_url}\"\n  connect_timeout: 2s\n"
             f"kafka:\n  bootstrap.servers: \"{stack.kafka_bootstrap}\"\n"
+            f"engine:\n  workflows_dir: \"{ROOT / 'workflows'}\"\n  group: {member}\n"
+            f"  instance_id: {member}\n"
             f"health:\n  interval: 250ms\nshutdown_timeout: 10s\n{extra}")
 
 

@@ -32,7 +32,7 @@ def test_readyz_names_every_check(running):
     assert status == 200
     assert body["status"] == "ready"
     assert {k: v["status"] for k, v in body["checks"].items()} == {
-        "postgres": "up", "schema": "up", "kafka": "up"}
+        "postgres": "up", "schema": "up", "kafka": "up", "engine": "up"}
 
 
 def test_unknown_route_is_problem_json(running):
