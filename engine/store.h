@@ -201,7 +201,8 @@ typedef struct fl_store_dead_letter {
     const json_t *headers; /* {name: value}; may be NULL */
     const void *payload;
     size_t payload_len;
-    const char *reason; /* stable word: invalid_json, no_subject, too_big, step_failed */
+    const char *reason; /* stable word: a cloudevent.h reason name (not_json, no_subject,
+                         * too_large, ...), or step_failed / store_failed */
     const char *detail; /* may be NULL */
 } fl_store_dead_letter;
 

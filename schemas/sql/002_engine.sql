@@ -172,6 +172,8 @@ CREATE TABLE activities (
 
 -- The worker's scan: pending work whose next attempt is due.
 CREATE INDEX activities_due ON activities (next_attempt_at) WHERE status = 'pending';
+-- the worker re-claims calls left running by a crashed process (updated_at too old)
+CREATE INDEX activities_running ON activities (updated_at) WHERE status = 'running';
 
 -- One row per workflow with a `schedule:`, upserted when its definition is loaded; the
 -- timer poller claims due rows, writes the tick to the outbox and moves next_at on, in one
