@@ -112,4 +112,10 @@ fl_rc fl_pg_ping(fl_pg_pool *pool, int timeout_ms, fl_err *err);
 /* Fills *out with the current counts (a consistent snapshot, taken under the mutex). */
 void fl_pg_pool_stats(fl_pg_pool *pool, fl_pg_stats *out);
 
+/* The fl_rc of a PostgreSQL SQLSTATE: unique/serialization/deadlock -> FL_ECONFLICT,
+ * statement timeout and lock-not-available -> FL_ETIMEDOUT, connection and resource
+ * classes (08, 53, 57P, 58) -> FL_EUNAVAIL, anything else -> FL_EIO. One table for the
+ * pool and the store's pipelines. */
+fl_rc fl_pg_sqlstate_rc(const char *state);
+
 #endif

@@ -86,7 +86,7 @@ static fl_rc wait_result(fl_pg_conn *c, long long deadline, fl_err *err)
     }
 }
 
-static fl_rc sqlstate_rc(const char *state)
+fl_rc fl_pg_sqlstate_rc(const char *state)
 {
     static const struct {
         const char *prefix;
@@ -135,7 +135,7 @@ static fl_rc result_error(fl_pg_conn *c, const PGresult *res, const char *script
     if (PQstatus(c->pg) != CONNECTION_OK || !state || !primary) {
         return lost(c, PQresultErrorMessage(res), err);
     }
-    rc = sqlstate_rc(state);
+    rc = fl_pg_sqlstate_rc(state);
     if (rc == FL_EUNAVAIL) {
         return lost(c, primary, err);
     }

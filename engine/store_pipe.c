@@ -202,25 +202,6 @@ static fl_rc wait_ready(PGconn *pg, long long deadline, fl_err *err)
 
 /* ---- one pipelined transaction -------------------------------------------------------- */
 
-static fl_rc sqlstate_rc(const char *state)
-{
-    static const struct {
-        const char *prefix;
-        fl_rc rc;
-    } map[] = {
-        {"23505", FL_ECONFLICT}, {"40001", FL_ECONFLICT}, {"40P01", FL_ECONFLICT},
-        {"57014", FL_ETIMEDOUT}, {"08", FL_EUNAVAIL},     {"53", FL_EUNAVAIL},
-        {"57P", FL_EUNAVAIL},    {"58", FL_EUNAVAIL},
-    };
-
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strncmp(state, map[i].prefix, strlen(map[i].prefix)) == 0) {
-            return map[i].rc;
-        }
-    }
-    return FL_EIO;
-}
-
 /* Only the primary message and SQLSTATE: DETAIL may quote row values (user data). */
 static fl_rc result_error(PGconn *pg, const PGresult *res, char state_out[6], fl_err *err)
 {
@@ -232,8 +213,8 @@ static fl_rc result_error(PGconn *pg, const PGresult *res, char state_out[6], fl
     }
     memcpy(state_out, state, strnlen(state, 5));
     state_out[5] = '\0';
-    return fl_err_set(err, sqlstate_rc(state), "could not write batch: %s (SQLSTATE %s)", primary,
-                      state);
+    return fl_err_set(err, fl_pg_sqlstate_rc(state), "could not write batch: %s (SQLSTATE %s)",
+                      primary, state);
 }
 
 static fl_rc send_all(PGconn *pg, const fl_store_batch *b, bool prepare, fl_err *err)
