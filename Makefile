@@ -3,7 +3,7 @@
 
 CC       ?= gcc
 BUILD    := build
-PKGS     := libpq jansson yaml-0.1 rdkafka libcurl lua5.4
+PKGS     := libpq jansson yaml-0.1 rdkafka libcurl lua5.4 libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread -lm
 
@@ -20,6 +20,9 @@ GEN_SRC  := $(BUILD)/gen/migrations.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
 ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o
 MIGRATIONS := $(sort $(wildcard schemas/sql/[0-9][0-9][0-9]_*.sql))
+# The OpenAPI document is compiled in too (api/docs.h): /openapi.json and /docs serve it.
+LIB_OBJ  += $(BUILD)/obj/gen/openapi.o
+ASAN_OBJ += $(BUILD)/asan/gen/openapi.o
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
@@ -42,9 +45,12 @@ deps:
 # ---- the binary -----------------------------------------------------------------------
 CMD_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cmd/*.c))
 
+# --whole-archive: every module is in the binary, so a symbol defined twice is a link
+# error instead of the archive silently picking whichever member it met first.
 $(BUILD)/flowd: $(CMD_OBJ) $(BUILD)/libflowd.a
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(CFLAGS) -o $@ $(CMD_OBJ) -Wl,--whole-archive $(BUILD)/libflowd.a \
+		-Wl,--no-whole-archive $(PKG_LIBS)
 
 $(BUILD)/libflowd.a: $(LIB_OBJ)
 	@rm -f $@
@@ -79,6 +85,10 @@ $(BUILD)/asan/gen/%.o: $(BUILD)/gen/%.c
 $(GEN_SRC): $(MIGRATIONS) deploy/embed-migrations.sh
 	@mkdir -p $(@D)
 	deploy/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/openapi.c: api/openapi.yaml deploy/embed-openapi.sh
+	@mkdir -p $(@D)
+	deploy/embed-openapi.sh api/openapi.yaml > $@.tmp && mv $@.tmp $@
 
 # ---- the local stack ------------------------------------------------------------------
 run: deps build
@@ -127,15 +137,41 @@ $(BUILD)/tests/%: tests/system/%.c $(BUILD)/libflowd.a
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libflowd.a $(PKG_LIBS)
 
+# ---- benchmarks (issue 8; docs/benchmarks.md) -- never part of `make test` -------------
+# bench / bench-quick: the harness (tests/bench/run.sh) on its own stack under var/bench:
+# S1 ingest vs a trivial civetweb handler, S2 engine vs pgbench running the engine's own
+# SQL, S3 end-to-end latency, S5 recovery, S6 pure step, instructions per event
+# (callgrind); results in tests/bench/results/ and the table in docs/benchmarks.md. At
+# most 30 / 3 minutes.
+# baseline_http and loadgen use no flowd code: the same compiler options, civetweb only.
+BENCH_TOOLS := $(BUILD)/bench/baseline_http $(BUILD)/bench/loadgen
+BENCH_BIN := $(BUILD)/bench/bench_step $(BUILD)/bench/pgbench_script $(BENCH_TOOLS)
+
+.PHONY: bench bench-quick bench-step
+bench: deps build $(BENCH_BIN)
+	@tests/bench/run.sh full
+
+bench-quick: deps build $(BENCH_BIN)
+	@tests/bench/run.sh quick
+
 # The pure step function's speed (issue 3): steps/s without and with a Lua guard.
-.PHONY: bench-step
 bench-step: $(BUILD)/bench/bench_step
 	@$<
 
-$(BUILD)/bench/bench_step: tests/bench/bench_step.c $(BUILD)/libflowd.a
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libflowd.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -O2 -o $@ $< $(BUILD)/libflowd.a $(PKG_LIBS)
+
+$(BENCH_TOOLS): $(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+# tests/system/test_bench_harness.py runs the harness once at a tiny size
+test system: $(BENCH_BIN)
+
+-include $(BENCH_BIN:=.d)
 
 # ---- hygiene --------------------------------------------------------------------------
 lint: deps

@@ -1,4 +1,4 @@
-/* api/server.c -- civetweb lifecycle and the health routes. */
+/* api/server.c -- civetweb lifecycle, the shared services of fl_api, the health routes. */
 #include "api/server.h"
 
 #include <civetweb.h>
@@ -6,59 +6,63 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/reply.h"
+#include "api/api.h"
+#include "api/dispatch.h"
+#include "api/keys.h"
+#include "api/notify.h"
+#include "api/ratelimit.h"
+#include "api/request.h"
+#include "api/routes.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "engine/agents.h"
 
 struct fl_server {
     struct mg_context *ctx;
-    fl_health *health; /* borrowed */
+    fl_api api;
 };
-
-static bool is_get(const struct mg_connection *conn)
-{
-    const char *m = mg_get_request_info(conn)->request_method;
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-}
-
-static int method_not_allowed(struct mg_connection *conn)
-{
-    return fl_reply_problem(conn, 405, "Method Not Allowed", "this resource supports GET and HEAD",
-                            "Allow: GET, HEAD\r\n");
-}
 
 /* The process is up and serving: no dependency is consulted (Kubernetes restarts on a
  * failing liveness probe, so it must not fail because Postgres is down). */
-static int handle_livez(struct mg_connection *conn, void *cbdata)
+static int handle_livez(fl_req *r)
 {
-    (void)cbdata;
-    if (!is_get(conn)) {
-        return method_not_allowed(conn);
-    }
-    return fl_reply_json_take(conn, 200, json_pack("{s:s}", "status", "ok"));
+    return fl_reply(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-static int handle_readyz(struct mg_connection *conn, void *cbdata)
+static int handle_readyz(fl_req *r)
 {
-    fl_server *srv = cbdata;
-    json_t *snap;
-    const char *status;
+    json_t *snap = fl_health_snapshot(r->api->health);
+    const char *status = json_string_value(json_object_get(snap, "status"));
 
-    if (!is_get(conn)) {
-        return method_not_allowed(conn);
-    }
-    snap = fl_health_snapshot(srv->health);
-    status = json_string_value(json_object_get(snap, "status"));
-    return fl_reply_json_take(conn, status && !strcmp(status, "ready") ? 200 : 503, snap);
+    return fl_reply(r, status && !strcmp(status, "ready") ? 200 : 503, snap);
 }
 
-static int handle_not_found(struct mg_connection *conn, void *cbdata)
-{
-    char detail[300];
+static const fl_route health_routes[] = {
+    {"GET", "/livez", handle_livez, FL_SCOPE_NONE, 0},
+    {"GET", "/readyz", handle_readyz, FL_SCOPE_NONE, 0},
+};
 
-    (void)cbdata;
-    snprintf(detail, sizeof(detail), "no resource at \"%s\"", mg_get_request_info(conn)->local_uri);
-    return fl_reply_problem(conn, 404, "Not Found", detail, NULL);
+void fl_routes_health(fl_router *rt)
+{
+    fl_router_add(rt, health_routes, sizeof(health_routes) / sizeof(health_routes[0]));
+}
+
+void fl_server_add_routes(fl_router *rt)
+{
+    fl_routes_health(rt);
+    fl_routes_docs(rt);
+    fl_routes_keys(rt);
+    fl_routes_events(rt);
+    fl_routes_workflows(rt);
+    fl_routes_instances(rt);
+    fl_routes_dead_letters(rt);
+    fl_routes_conversations(rt);
+    fl_routes_compat(rt);
+    fl_routes_metrics(rt);
+    fl_routes_analytics(rt);
+    fl_routes_businesses(rt);
+    fl_routes_memory(rt);
+    fl_routes_gateway(rt);
 }
 
 /* civetweb's own messages become JSON log lines. */
@@ -69,53 +73,96 @@ static int log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
-static void build_options(const fl_config_http *cfg, char *ports, size_t psize, char *threads,
-                          char *timeout, const char *opts[])
+static int http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+    fl_server *srv = mg_get_user_data(mg_get_context(conn));
+
+    return fl_dispatch_error(conn, status, errmsg, &srv->api);
+}
+
+typedef struct options {
+    char ports[300], threads[16], timeout[16], header[24];
+    const char *argv[32];
+} options;
+
+static void build_options(const fl_config *cfg, options *o)
 {
     size_t n = 0;
 
-    snprintf(ports, psize, "%s:%d", cfg->listen, cfg->port);
-    snprintf(threads, 16, "%d", cfg->threads);
-    snprintf(timeout, 16, "%d", cfg->request_timeout_ms);
-    opts[n++] = "listening_ports", opts[n++] = ports;
-    opts[n++] = "num_threads", opts[n++] = threads;
-    opts[n++] = "request_timeout_ms", opts[n++] = timeout;
-    opts[n++] = "tcp_nodelay", opts[n++] = "1";
-    opts[n++] = "enable_keep_alive", opts[n++] = "yes";
-    opts[n++] = "keep_alive_timeout_ms", opts[n++] = "30000";
-    opts[n++] = "enable_directory_listing", opts[n++] = "no";
-    opts[n] = NULL;
+    snprintf(o->ports, sizeof(o->ports), "%s:%d", cfg->http.listen, cfg->http.port);
+    /* every open stream holds a worker: size for both, so streams never starve the API */
+    snprintf(o->threads, sizeof(o->threads), "%d", cfg->http.threads + cfg->api.max_streams);
+    snprintf(o->timeout, sizeof(o->timeout), "%d", cfg->http.request_timeout_ms);
+    snprintf(o->header, sizeof(o->header), "%lld", cfg->api.max_header_bytes);
+    o->argv[n++] = "listening_ports", o->argv[n++] = o->ports;
+    o->argv[n++] = "num_threads", o->argv[n++] = o->threads;
+    o->argv[n++] = "request_timeout_ms", o->argv[n++] = o->timeout;
+    o->argv[n++] = "max_request_size", o->argv[n++] = o->header;
+    o->argv[n++] = "tcp_nodelay", o->argv[n++] = "1";
+    o->argv[n++] = "enable_keep_alive", o->argv[n++] = "yes";
+    o->argv[n++] = "keep_alive_timeout_ms", o->argv[n++] = "30000";
+    o->argv[n++] = "enable_directory_listing", o->argv[n++] = "no";
+    o->argv[n] = NULL;
 }
 
-static void add_routes(fl_server *srv)
+static fl_rc api_open(fl_api *api, const fl_server_deps *deps, fl_err *err)
 {
-    mg_set_request_handler(srv->ctx, "/livez$", handle_livez, srv);
-    mg_set_request_handler(srv->ctx, "/readyz$", handle_readyz, srv);
-    mg_set_request_handler(srv->ctx, "/", handle_not_found, srv);
+    const fl_config *cfg = deps->cfg;
+    fl_rc rc;
+
+    api->cfg = cfg;
+    api->pool = deps->pool;
+    api->producer = deps->producer;
+    api->health = deps->health;
+    api->ids = fl_ids_new(fl_clock_system());
+    api->keys = fl_keys_new(deps->pool, cfg->api.key_cache_ttl_ms, cfg->db.connect_timeout_ms);
+    api->limiter = fl_ratelimit_new(cfg->api.rate_limit, cfg->api.rate_burst);
+    api->router = fl_router_new();
+    fl_server_add_routes(api->router);
+    atomic_init(&api->streams, 0);
+    /* invalid profiles stop the start; each problem is logged as agents.invalid */
+    rc = fl_agents_load_config(&api->agents, &cfg->engine, err);
+    return rc == FL_OK ? fl_notify_start(&api->notify, &cfg->db, err) : rc;
 }
 
-fl_rc fl_server_start(fl_server **out, const fl_config_http *cfg, fl_health *health, fl_err *err)
+static void api_close(fl_api *api)
 {
-    char ports[300], threads[16], timeout[16], why[256] = "";
+    fl_notify_free(api->notify);
+    fl_router_free(api->router);
+    fl_ratelimit_free(api->limiter);
+    fl_keys_free(api->keys);
+    fl_ids_free(api->ids);
+    fl_agents_free(api->agents);
+}
+
+fl_rc fl_server_start(fl_server **out, const fl_server_deps *deps, fl_err *err)
+{
+    char why[256] = "";
     unsigned code = 0;
-    const char *opts[32];
-    struct mg_callbacks cb = {.log_message = log_message};
-    struct mg_init_data init = {.callbacks = &cb, .configuration_options = opts};
+    options o = {.ports = ""};
+    struct mg_callbacks cb = {.log_message = log_message, .http_error = http_error};
+    struct mg_init_data init = {.callbacks = &cb, .configuration_options = o.argv};
     struct mg_error_data error = {.code = &code, .text = why, .text_buffer_size = sizeof(why)};
     fl_server *srv = fl_xcalloc(1, sizeof(*srv));
+    fl_rc rc = api_open(&srv->api, deps, err);
 
     *out = NULL;
-    srv->health = health;
-    build_options(cfg, ports, sizeof(ports), threads, timeout, opts);
+    if (rc != FL_OK) {
+        api_close(&srv->api);
+        free(srv);
+        return rc;
+    }
+    build_options(deps->cfg, &o);
     init.user_data = srv;
     srv->ctx = mg_start2(&init, &error);
     if (!srv->ctx) {
+        api_close(&srv->api);
         free(srv);
-        return fl_err_set(err, FL_EUNAVAIL, "could not listen on \"%s\": %s", ports,
+        return fl_err_set(err, FL_EUNAVAIL, "could not listen on \"%s\": %s", o.ports,
                           *why ? why : "unknown civetweb error");
     }
-    add_routes(srv);
-    fl_log(FL_INFO, "http.listening", FL_STR("address", ports));
+    mg_set_request_handler(srv->ctx, "/", fl_dispatch, &srv->api);
+    fl_log(FL_INFO, "http.listening", FL_STR("address", o.ports));
     *out = srv;
     return FL_OK;
 }
@@ -125,6 +172,8 @@ void fl_server_stop(fl_server *srv)
     if (!srv) {
         return;
     }
-    mg_stop(srv->ctx); /* returns once every worker has finished its request */
+    fl_notify_stop(srv->api.notify); /* wake long-polls so mg_stop does not wait them out */
+    mg_stop(srv->ctx);               /* returns once every worker has finished its request */
+    api_close(&srv->api);
     free(srv);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/server.h"
 #include "core/log.h"
 
 #ifndef FLOWD_VERSION
@@ -25,6 +26,12 @@ static const char usage[] =
     "  config check [FILE]   validate a configuration file (exit 1 with file:line:col)\n"
     "  config dump           print the effective configuration, secrets redacted\n"
     "  config reference      print every setting as a Markdown table\n"
+    "  keys create --tenant T --name N --scopes read,write\n"
+    "                        create an API key; prints the key alone on stdout, once\n"
+    "  keys list [--tenant T] [--format table|json]\n"
+    "                        list API keys (never the key text)\n"
+    "  keys revoke ID        revoke an API key\n"
+    "  routes                print the HTTP routes, one \"METHOD /path\" per line\n"
     "  version               print the version\n"
     "\n"
     "The configuration file is --config, else $FLOWD_CONFIG, else var/flowd.yaml, else\n"
@@ -169,35 +176,58 @@ static int cmd_config(const fl_cli *cli)
     return FL_EXIT_USAGE;
 }
 
+/* `routes`: the table the server serves, for the OpenAPI consistency test. */
+static int cmd_routes(const fl_cli *cli)
+{
+    fl_router *rt = fl_router_new();
+    fl_buf b;
+
+    (void)cli;
+    fl_buf_init(&b, 1 << 20);
+    fl_server_add_routes(rt);
+    fl_router_list(rt, &b);
+    fl_router_free(rt);
+    return print_buf_result(FL_OK, &b, NULL);
+}
+
+static int cmd_help(const fl_cli *cli)
+{
+    (void)cli;
+    fputs(usage, stdout);
+    return FL_EXIT_OK;
+}
+
+static int cmd_version(const fl_cli *cli)
+{
+    (void)cli;
+    printf("flowd %s\n", FLOWD_VERSION);
+    return FL_EXIT_OK;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(const fl_cli *cli);
+} commands[] = {
+    {"help", cmd_help},
+    {"version", cmd_version},
+    {"config", cmd_config},
+    {"serve", fl_cmd_serve},
+    {"migrate", fl_cmd_migrate},
+    {"topics", fl_cmd_topics},
+    {"validate", fl_cmd_validate},
+    {"graph", fl_cmd_graph},
+    {"keys", fl_cmd_keys},
+    {"routes", cmd_routes},
+};
+
 int fl_cli_run(const fl_cli *cli)
 {
     const char *cmd = cli->words[0];
 
-    if (!strcmp(cmd, "help")) {
-        fputs(usage, stdout);
-        return FL_EXIT_OK;
-    }
-    if (!strcmp(cmd, "version")) {
-        printf("flowd %s\n", FLOWD_VERSION);
-        return FL_EXIT_OK;
-    }
-    if (!strcmp(cmd, "config")) {
-        return cmd_config(cli);
-    }
-    if (!strcmp(cmd, "serve")) {
-        return fl_cmd_serve(cli);
-    }
-    if (!strcmp(cmd, "migrate")) {
-        return fl_cmd_migrate(cli);
-    }
-    if (!strcmp(cmd, "topics")) {
-        return fl_cmd_topics(cli);
-    }
-    if (!strcmp(cmd, "validate")) {
-        return fl_cmd_validate(cli);
-    }
-    if (!strcmp(cmd, "graph")) {
-        return fl_cmd_graph(cli);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (!strcmp(cmd, commands[i].name)) {
+            return commands[i].run(cli);
+        }
     }
     fprintf(stderr, "flowd: unknown command \"%s\"\n%s", cmd, usage);
     return FL_EXIT_USAGE;

@@ -56,5 +56,6 @@ int fl_cmd_migrate(const fl_cli *cli);
 int fl_cmd_topics(const fl_cli *cli);
 int fl_cmd_validate(const fl_cli *cli); /* cmd/validate.c */
 int fl_cmd_graph(const fl_cli *cli);    /* cmd/graph.c */
+int fl_cmd_keys(const fl_cli *cli);     /* cmd/keys.c */
 
 #endif

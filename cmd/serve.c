@@ -121,7 +121,10 @@ static void health_stop(void *self)
 static fl_rc http_start(void *self, fl_err *err)
 {
     serve *s = self;
-    return fl_server_start(&s->server, &s->cfg->http, s->health, err);
+    fl_server_deps deps = {
+        .cfg = s->cfg, .pool = s->pool, .producer = s->producer, .health = s->health};
+
+    return fl_server_start(&s->server, &deps, err);
 }
 
 static void http_stop(void *self)

@@ -14,6 +14,7 @@
 #include "core/migrate.h"
 #include "core/pg.h"
 #include "engine/activities.h"
+#include "engine/analytics.h"
 #include "engine/relay.h"
 #include "engine/store.h"
 #include "engine/timers.h"
@@ -28,6 +29,7 @@ typedef struct fl_serve {
     fl_timers *timers;
     fl_relay *relay;
     fl_activities *activities;
+    fl_analytics *analytics;
     fl_health *health;
     fl_server *server;
 } fl_serve;

@@ -81,6 +81,24 @@ static void activities_stop(void *self)
     s->activities = NULL;
 }
 
+/* The business.analytics worker runs with the timers role: both are periodic passes
+ * over Postgres that write the outbox, and neither needs Kafka. */
+static fl_rc analytics_start(void *self, fl_err *err)
+{
+    fl_serve *s = self;
+    fl_rc rc = fl_analytics_new(&s->analytics, s->cfg, s->pool, err);
+
+    return rc == FL_OK ? fl_analytics_start(s->analytics, err) : rc;
+}
+
+static void analytics_stop(void *self)
+{
+    fl_serve *s = self;
+
+    fl_analytics_free(s->analytics);
+    s->analytics = NULL;
+}
+
 void fl_serve__add_workers(fl_app *app, fl_serve *s)
 {
     if (fl_config_has_role(s->cfg, "engine")) {
@@ -88,6 +106,7 @@ void fl_serve__add_workers(fl_app *app, fl_serve *s)
     }
     if (fl_config_has_role(s->cfg, "timers")) {
         fl_app_add(app, "timers", timers_start, timers_stop, s);
+        fl_app_add(app, "analytics", analytics_start, analytics_stop, s);
     }
     if (fl_config_has_role(s->cfg, "relay")) {
         fl_app_add(app, "relay", relay_start, relay_stop, s);

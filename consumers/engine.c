@@ -17,6 +17,7 @@
 #include "consumers/engine_int.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #define POLL_IDLE_MS 100
 
@@ -67,6 +68,9 @@ static void decode(const fl_engine *e, fl_engine_item *it)
                strcmp(rec.topic, e->cfg->kafka.topics.internal) != 0) {
         it->reason = fl_ce_reason_name(FL_CE_BAD_TENANT);
         it->detail = fl_xstrdup("tenant \"system\" is reserved for flowd's own events");
+    }
+    if (it->ce) {
+        fl_metrics_event_received("kafka", it->ce->type);
     }
 }
 

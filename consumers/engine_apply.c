@@ -17,6 +17,7 @@
 #include "consumers/engine_int.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #define FL_EVENT_INSTANCE_SIGNAL  "flowd.instance.signal"
 #define FL_EVENT_MESSAGE_RECEIVED "conversation.message.received"
@@ -216,9 +217,12 @@ static fl_rc step_one(fl_engine *e, fl_engine_batch *b, size_t lv, const fl_even
     fl_effects fx;
     fl_rc rc;
 
+    double t0 = fl_metrics_now();
+
     fl_effects_init(&fx);
     rc = fl_machine_step(e->machine, b->live[lv].wf, b->live[lv].inst, ev, b->now_ms, &after, &fx,
                          err);
+    fl_metrics_engine_step(b->live[lv].wf->name, fl_metrics_now() - t0);
     if (rc == FL_OK) {
         rc = record(e, b, lv, ev, after, &fx, 0, err);
     }

@@ -21,6 +21,7 @@
 #include "consumers/engine_int.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #define MAX_QUICK_CONFLICTS 5
 #define MAX_IO_FAILURES     3
@@ -63,6 +64,7 @@ static void add_dead(fl_engine *e, fl_engine_batch *b, const fl_engine_item *it)
 
     dl.payload_len = vlen;
     fl_store_batch_add_dead_letter(e->store, b->sb, &dl);
+    fl_metrics_dead_letter(dl.topic, it->reason);
     fl_log(FL_WARN, "engine.dead_letter", FL_STR("reason", it->reason), FL_STR("topic", dl.topic),
            FL_INT("partition", dl.partition), FL_INT("offset", dl.offset),
            FL_STR("detail", it->detail ? it->detail : ""));
@@ -169,6 +171,51 @@ out:
     return rc;
 }
 
+/* The distinct tenants of the batch's keys, plus the system tenant (shipped definitions
+ * saved by other processes). Ownership: the array is the caller's, the strings borrowed. */
+static size_t batch_tenants(const fl_engine_batch *b, const char ***out)
+{
+    const char **t = fl_xcalloc(b->nkeys + 1, sizeof(*t));
+    size_t n = 0;
+
+    t[n++] = FL_REGISTRY_SYSTEM_TENANT;
+    for (size_t k = 0; k < b->nkeys; k++) {
+        size_t j = 0;
+        while (j < n && strcmp(t[j], b->keys[k].tenant) != 0) {
+            j++;
+        }
+        if (j == n) {
+            t[n++] = b->keys[k].tenant;
+        }
+    }
+    *out = t;
+    return n;
+}
+
+/* A definition is in effect for every event produced after its PUT returned: before the
+ * events are applied, one query counts each tenant's stored definitions, and a tenant
+ * whose count moved since it was last read is read again. (The count is taken after the
+ * events were polled, so it sees every definition committed before they were produced.) */
+static fl_rc refresh_changed(fl_engine *e, const fl_engine_batch *b, fl_err *err)
+{
+    const char **tenants = NULL;
+    size_t n = b->nkeys ? batch_tenants(b, &tenants) : 0;
+    int64_t *counts = fl_xcalloc(n + 1, sizeof(*counts));
+    fl_rc rc = n ? fl_store_definitions_count(e->store, tenants, n, counts, err) : FL_OK;
+
+    for (size_t i = 0; rc == FL_OK && i < n; i++) {
+        if (fl_registry_is_stale(e->reg, tenants[i], counts[i])) {
+            rc = fl_registry_refresh(e->reg, e->store, tenants[i], err);
+            if (rc == FL_OK) {
+                fl_registry_set_seen(e->reg, tenants[i], counts[i]);
+            }
+        }
+    }
+    free(counts);
+    free(tenants);
+    return rc;
+}
+
 /* Applies one event, or queues it as a dead letter. A failed step is remembered on the
  * event and fails the attempt (FL_EINVAL). */
 static fl_rc item_apply(fl_engine *e, fl_engine_batch *b, fl_engine_item *it, fl_err *err)
@@ -213,7 +260,10 @@ static fl_rc attempt(fl_engine *e, fl_engine_batch *b, size_t lo, size_t hi, fl_
         goto out;
     }
     group_range(b, lo, hi);
-    rc = load_live(e, b, err);
+    rc = refresh_changed(e, b, err);
+    if (rc == FL_OK) {
+        rc = load_live(e, b, err);
+    }
     for (size_t i = lo; i < hi && rc == FL_OK; i++) {
         rc = item_apply(e, b, &b->items[i], err);
     }

@@ -27,6 +27,16 @@ static inline int64_t fl_clock_mono_ms(const fl_clock *c)
     return c->mono_ms(c->arg);
 }
 
+/* CLOCK_MONOTONIC in nanoseconds, for durations finer than a millisecond (latency
+ * metrics). */
+static inline int64_t fl_clock_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* Initializes cv to wait on CLOCK_MONOTONIC (R9.7), so wall-clock jumps neither fire nor
  * stall a pthread_cond_timedwait on it. */
 void fl_clock_cond_init(pthread_cond_t *cv);

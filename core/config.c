@@ -19,6 +19,7 @@
 #include "core/log.h"
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const metrics_auth[] = {"none", "read", NULL};
 
 #define OPT(field, key, type, def, min, max, secret, choices, help) \
     {key, type, offsetof(fl_config, field), def, min, max, secret, choices, help}
@@ -31,12 +32,40 @@ const fl_config_opt fl_config__opts[] = {
         "address the HTTP API binds to (IPv4; TLS is terminated by a proxy)"),
     OPT(http.port, "http.port", FL_CONFIG_INT, "8080", 1, 65535, false, NULL,
         "TCP port of the HTTP API"),
-    OPT(http.threads, "http.threads", FL_CONFIG_INT, "16", 2, 1024, false, NULL,
-        "HTTP worker threads (each open SSE stream holds one)"),
+    OPT(http.threads, "http.threads", FL_CONFIG_INT, "64", 2, 4096, false, NULL,
+        "HTTP worker threads: civetweb gives each open connection, keep-alive ones too, a "
+        "thread (api.max_streams more are added for streams)"),
     OPT(http.max_body_bytes, "http.max_body_bytes", FL_CONFIG_BYTES, "1MiB", 1024, 64LL << 20,
         false, NULL, "largest request body accepted (413 beyond)"),
     OPT(http.request_timeout_ms, "http.request_timeout", FL_CONFIG_DURATION, "30s", 100, 3600000,
         false, NULL, "time allowed to read a request and write its response"),
+    OPT(api.create_wait_ms, "api.create_wait", FL_CONFIG_DURATION, "5s", 0, 600000, false, NULL,
+        "how long a create (201) waits for the engine before answering 202 with Location"),
+    OPT(api.max_wait_ms, "api.max_wait", FL_CONFIG_DURATION, "60s", 0, 3600000, false, NULL,
+        "longest ?wait= (long-poll) a request may ask for"),
+    OPT(api.max_streams, "api.max_streams", FL_CONFIG_INT, "32", 1, 10000, false, NULL,
+        "concurrent SSE streams and long-polls (each holds a worker thread; 503 beyond)"),
+    OPT(api.sse_heartbeat_ms, "api.sse_heartbeat", FL_CONFIG_DURATION, "15s", 100, 600000, false,
+        NULL, "interval of the comment line sent on an idle SSE stream"),
+    OPT(api.rate_limit, "api.rate_limit", FL_CONFIG_INT, "1000", 0, 10000000, false, NULL,
+        "requests per second per API key (token bucket; 0 = unlimited)"),
+    OPT(api.rate_burst, "api.rate_burst", FL_CONFIG_INT, "2000", 1, 10000000, false, NULL,
+        "requests an API key may send at once before the rate applies"),
+    OPT(api.max_json_depth, "api.max_json_depth", FL_CONFIG_INT, "32", 1, 1000, false, NULL,
+        "nesting depth allowed in a JSON request body"),
+    OPT(api.max_header_bytes, "api.max_header_bytes", FL_CONFIG_BYTES, "16KiB", 1024, 1 << 20,
+        false, NULL, "largest request line plus headers"),
+    OPT(api.idempotency_ttl_ms, "api.idempotency_ttl", FL_CONFIG_DURATION, "24h", 1000,
+        7 * 86400000LL, false, NULL, "how long an Idempotency-Key and its response are kept"),
+    OPT(api.key_cache_ttl_ms, "api.key_cache_ttl", FL_CONFIG_DURATION, "1s", 0, 600000, false, NULL,
+        "how long a checked API key is trusted without asking PostgreSQL (revocation delay)"),
+    OPT(api.metrics_auth, "api.metrics_auth", FL_CONFIG_STR, "none", 0, 0, false, metrics_auth,
+        "scope /metrics needs: none or read"),
+    OPT(api.event_routes, "api.event_routes", FL_CONFIG_STR,
+        "conversation.=conversation.events,appointment.=appointment.events,order.=order.events", 0,
+        0, false, NULL,
+        "POST /events routing: comma-separated type-prefix=topic, first match wins; "
+        "other types go to topics.flowd_events"),
     OPT(db.url, "db.url", FL_CONFIG_STR, "", 0, 0, true, NULL,
         "libpq connection URI or key=value string; empty = the standard PG* variables"),
     OPT(db.pool_size, "db.pool_size", FL_CONFIG_INT, "8", 1, 512, false, NULL,
@@ -59,6 +88,8 @@ const fl_config_opt fl_config__opts[] = {
         "group.instance.id for static membership; empty = the host name"),
     OPT(engine.workflows_dir, "engine.workflows_dir", FL_CONFIG_STR, "workflows", 0, 0, false, NULL,
         "directory of the shipped workflow definitions"),
+    OPT(engine.agents_dir, "engine.agents_dir", FL_CONFIG_STR, "", 0, 0, false, NULL,
+        "directory of the agent profiles; empty = engine.workflows_dir/agents"),
     OPT(engine.default_tenant, "engine.default_tenant", FL_CONFIG_STR, "default", 0, 0, false, NULL,
         "tenant of events from other producers that carry no ce_tenant"),
     OPT(engine.batch_size, "engine.batch_size", FL_CONFIG_INT, "500", 1, 100000, false, NULL,
@@ -85,6 +116,10 @@ const fl_config_opt fl_config__opts[] = {
         3600000, false, NULL, "default time allowed for one activity call"),
     OPT(workers.activities_max_response_bytes, "activities.max_response_bytes", FL_CONFIG_BYTES,
         "4MiB", 1024, 256LL << 20, false, NULL, "largest HTTP response an activity accepts"),
+    OPT(workers.analytics_interval_ms, "analytics.interval", FL_CONFIG_DURATION, "5m", 0, 86400000,
+        false, NULL,
+        "period of the aggregate event each active tenant gets on topics.business_analytics "
+        "(timers role; 0 = off; below 1s counts as 1s)"),
     OPT(roles, "roles", FL_CONFIG_STR, "api,engine,timers,relay,activities", 0, 0, false, NULL,
         "what this process runs: a comma-separated subset of api, engine, timers, relay, "
         "activities"),

@@ -24,6 +24,22 @@ typedef struct fl_config_http {
     int request_timeout_ms;
 } fl_config_http;
 
+/* The REST API's rules (issue 5): waits, streams, limits, idempotency, event routing. */
+typedef struct fl_config_api {
+    int create_wait_ms;         /* a 201 waits this long for the engine, else 202 + Location */
+    int max_wait_ms;            /* cap on ?wait= (long-poll) */
+    int max_streams;            /* concurrent SSE streams and long-polls (503 beyond) */
+    int sse_heartbeat_ms;       /* comment line on an idle SSE stream */
+    int rate_limit;             /* requests per second per API key; 0 = unlimited */
+    int rate_burst;             /* token-bucket depth */
+    int max_json_depth;         /* nesting allowed in a JSON request body */
+    long long max_header_bytes; /* request line + headers (civetweb max_request_size) */
+    int idempotency_ttl_ms;     /* how long an Idempotency-Key is remembered */
+    int key_cache_ttl_ms;       /* how long a checked API key is trusted without Postgres */
+    char *metrics_auth;         /* "none" | "read": the scope /metrics needs */
+    char *event_routes;         /* "type-prefix=topic,..." for POST /events (first match) */
+} fl_config_api;
+
 typedef struct fl_config_db {
     char *url; /* libpq URI or key=value string (secret); "" = PG* variables */
     int pool_size;
@@ -69,6 +85,7 @@ typedef struct fl_config_engine {
     char *group;               /* consumer group of the engine */
     char *instance_id;         /* group.instance.id (static membership); "" = host name */
     char *workflows_dir;       /* shipped definitions */
+    char *agents_dir;          /* agent profiles; "" = <workflows_dir>/agents */
     char *default_tenant;      /* for events from other producers without ce_tenant */
     int batch_size;            /* events per transaction */
     int batch_wait_ms;         /* how long a batch may wait to fill */
@@ -85,7 +102,47 @@ typedef struct fl_config_workers {
     int activities_interval_ms; /* activity poll interval when idle */
     int activities_timeout_ms;  /* default per-call timeout (an action's timeout: wins) */
     long long activities_max_response_bytes;
+    int analytics_interval_ms; /* business.analytics aggregate period; 0 = off */
 } fl_config_workers;
+
+/* The `llm:` section (issue 6): providers and the fallback chain, parsed by
+ * core/config_llm.c. Fixed-size fields, so the immutable config owns no extra heap and
+ * fl_config_free needs no hook; longer values are configuration errors. */
+#define FL_CONFIG_LLM_MAX_PROVIDERS 16
+#define FL_CONFIG_LLM_NAME_MAX      64
+
+typedef struct fl_config_llm_provider {
+    char name[FL_CONFIG_LLM_NAME_MAX]; /* the key under llm.providers */
+    char kind[16];                     /* local | openai | anthropic | gemini | ollama */
+    char base_url[512];                /* default per kind */
+    char model[128];                   /* required except for local */
+    char api_key_env[128];             /* variable holding the key, read at load */
+    char api_key_file[512];            /* or a file holding it */
+    char api_key[1024];       /* secret: resolved at load; never logged, dumped as <redacted> */
+    int timeout_ms;           /* one attempt */
+    int rpm;                  /* requests per minute; 0 = unlimited */
+    long long daily_requests; /* per process and UTC day; 0 = unlimited */
+    long long daily_tokens;   /* in + out, per process and UTC day; 0 = unlimited */
+    double price_in_per_1k;   /* cost per 1K input tokens */
+    double price_out_per_1k;
+    int max_retries;         /* retries on 429/5xx/timeouts before the next provider */
+    int retry_delay_ms;      /* first backoff delay (exponential, jittered) */
+    int breaker_failures;    /* consecutive failures that open the breaker; 0 = never */
+    int breaker_cooldown_ms; /* open this long, then one half-open probe */
+    int stream;              /* 1: request a streamed answer (SSE / NDJSON) */
+} fl_config_llm_provider;
+
+typedef struct fl_config_llm {
+    fl_config_llm_provider providers[FL_CONFIG_LLM_MAX_PROVIDERS];
+    size_t nproviders;
+    char chain[FL_CONFIG_LLM_MAX_PROVIDERS + 1][FL_CONFIG_LLM_NAME_MAX]; /* provider names */
+    size_t nchain;                /* 0 = every provider in file order, then local */
+    long long max_response_bytes; /* cap of one answer, streamed or not */
+} fl_config_llm;
+
+/* The provider named `name` ("local" is always known), or NULL. Borrowed. */
+const fl_config_llm_provider *fl_config_llm_provider_get(const fl_config_llm *llm,
+                                                         const char *name);
 
 typedef struct fl_config_log {
     char *level; /* debug | info | warn | error */
@@ -94,12 +151,14 @@ typedef struct fl_config_log {
 typedef struct fl_config {
     char *path; /* the YAML file loaded, or NULL when none */
     fl_config_http http;
+    fl_config_api api;
     fl_config_db db;
     fl_config_kafka kafka;
     fl_config_engine engine;
     fl_config_workers workers;
     char *roles; /* comma-separated: api, engine, timers, relay, activities */
     fl_config_log log;
+    fl_config_llm llm;
     int shutdown_timeout_ms;
     int health_interval_ms;
 } fl_config;

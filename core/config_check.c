@@ -86,12 +86,16 @@ static fl_rc check_values(const fl_config *cfg, fl_err *err)
     return FL_OK;
 }
 
-fl_rc fl_config__check(const fl_config *cfg, char *const *envp, fl_err *err)
+fl_rc fl_config__check(fl_config *cfg, char *const *envp, fl_err *err)
 {
     fl_rc rc = check_values(cfg, err);
 
     if (rc == FL_OK) {
         rc = refuse_mock_under_ci(cfg, envp, err);
+    }
+    if (rc == FL_OK) {
+        /* not const: the llm: section's API keys are read from the environment here */
+        rc = fl_config__llm_resolve(&cfg->llm, envp, err);
     }
     return rc;
 }

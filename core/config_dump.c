@@ -125,7 +125,8 @@ static bool emit_document(yaml_emitter_t *em, const fl_config *cfg)
     }
     yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
     if (!emit(em, &ev) || !emit_mapping_start(em) || !emit_rows(em, cfg) ||
-        !emit_kafka(em, &cfg->kafka) || !emit_mapping_end(em)) {
+        !emit_kafka(em, &cfg->kafka) || !fl_config__llm_dump(em, &cfg->llm) ||
+        !emit_mapping_end(em)) {
         return false;
     }
     yaml_document_end_event_initialize(&ev, 1);
@@ -179,6 +180,9 @@ fl_rc fl_config_reference(fl_buf *out, fl_err *err)
                             "`bootstrap.servers` | map | `bootstrap.servers: 127.0.0.1:9092` | "
                             "any librdkafka property, passed verbatim; flowd forces "
                             "`enable.idempotence`, `acks=all`, `partitioner=murmur2_random` |\n");
+    }
+    if (rc == FL_OK) {
+        rc = fl_config__llm_reference(out, err);
     }
     return rc;
 }

@@ -68,7 +68,27 @@ void fl_config__env_name(const char *key, const char *suffix, char *out, size_t 
 const char *fl_config__env_get(char *const *envp, const char *name);
 
 /* The cross-setting rules, run after every source is applied. Errors: FL_EINVAL. */
-fl_rc fl_config__check(const fl_config *cfg, char *const *envp, fl_err *err);
+fl_rc fl_config__check(fl_config *cfg, char *const *envp, fl_err *err);
+
+/* ---- the llm: section (core/config_llm.c, core/config_llm_dump.c) ------------------ */
+
+struct yaml_parser_s;
+struct yaml_emitter_s;
+
+/* Reads the mapping value of `llm:` (its MAPPING-START already consumed) from parser
+ * into cfg->llm. Errors: FL_EINVAL with file:line:col. */
+fl_rc fl_config__llm_yaml(struct yaml_parser_s *parser, const char *file, fl_config *cfg,
+                          fl_err *err);
+
+/* After every source: FLOWD_LLM_CHAIN, the API keys from their variables or files, the
+ * chain's names, defaults. Errors: FL_EINVAL. */
+fl_rc fl_config__llm_resolve(fl_config_llm *llm, char *const *envp, fl_err *err);
+
+/* Emits `llm:` and its mapping, keys redacted. False on an emitter error. */
+bool fl_config__llm_dump(struct yaml_emitter_s *em, const fl_config_llm *llm);
+
+/* Appends the llm.* rows of the configuration reference. */
+fl_rc fl_config__llm_reference(fl_buf *out, fl_err *err);
 
 /* Applies a YAML document to cfg. Errors: FL_EINVAL with file:line:col. */
 fl_rc fl_config__load_yaml(fl_config *cfg, const char *path, const char *text, size_t len,

@@ -3,7 +3,8 @@
  * The event parser (not the document loader) lets the reader stop at the first thing
  * out of place, so a hostile file cannot make it build deep trees or expand aliases:
  * the accepted shape is at most two levels deep (a section, then its settings), plus
- * the flat kafka: map. Every error cites file:line:col from libyaml's marks (R7.2).
+ * the flat kafka: map, and the llm: section (core/config_llm.c, a fixed shape of its own).
+ * Every error cites file:line:col from libyaml's marks (R7.2).
  *
  * Thread-safety: reentrant. */
 #include <librdkafka/rdkafka.h>
@@ -136,6 +137,9 @@ static fl_rc mapping_value(yaml_ctx *y, const char *full, const fl_config_origin
     if (strcmp(full, "kafka") == 0) {
         return walk_mapping(y, "", kafka_pair_fn, err);
     }
+    if (strcmp(full, "llm") == 0) {
+        return fl_config__llm_yaml(&y->parser, y->file, y->cfg, err);
+    }
     if (!fl_config__is_section(full)) {
         return fl_config__error(err, ko,
                                 fl_config__find(full) ? "\"%s\" takes a single value, not a mapping"
@@ -153,7 +157,8 @@ static fl_rc scalar_value(yaml_ctx *y, const char *full, const fl_config_origin 
     const fl_config_opt *o = fl_config__find(full);
 
     if (!o) {
-        if ((fl_config__is_section(full) || !strcmp(full, "kafka")) && is_null_scalar(v)) {
+        if ((fl_config__is_section(full) || !strcmp(full, "kafka") || !strcmp(full, "llm")) &&
+            is_null_scalar(v)) {
             return FL_OK; /* `http:` with nothing under it */
         }
         return fl_config__error(

@@ -12,10 +12,10 @@
  *
  * Thread-safety: an fl_kafka_producer may be used by any number of threads at once
  * (fl_kafka_produce_sync, fl_kafka_produce_async, fl_kafka_check, fl_kafka_topics_ensure,
- * fl_kafka_partition_count); only _open and _close must not race with other calls. An
- * fl_kafka_consumer belongs to one thread (its loop), except fl_kafka_consumer_assigned.
- * An fl_kafka_msg may be read by any thread but freed once. fl_kafka_props are immutable
- * after they are built. */
+ * fl_kafka_partition_count, fl_kafka_group_lag); only _open and _close must not race with
+ * other calls. An fl_kafka_consumer belongs to one thread (its loop), except
+ * fl_kafka_consumer_assigned. An fl_kafka_msg may be read by any thread but freed once.
+ * fl_kafka_props are immutable after they are built. */
 #ifndef FL_CORE_KAFKA_H
 #define FL_CORE_KAFKA_H
 
@@ -146,6 +146,35 @@ fl_rc fl_kafka_topics_ensure(fl_kafka_producer *p, const fl_config_kafka *cfg, i
 /* The number of partitions of `topic`. Errors: FL_ENOTFOUND, FL_EUNAVAIL. */
 fl_rc fl_kafka_partition_count(fl_kafka_producer *p, const char *topic, int timeout_ms, int *out,
                                fl_err *err);
+
+/* ---- consumer lag (core/kafka_lag.c) ------------------------------------------------ */
+
+/* One partition of a consumer group's lag. */
+typedef struct fl_kafka_lag {
+    const char *topic; /* borrowed from the query's topics */
+    int32_t partition;
+    int64_t committed; /* the next offset the group will read; -1 when nothing is committed */
+    int64_t low;       /* the log start offset */
+    int64_t high;      /* the high watermark: the offset the next message will get */
+    int64_t lag;       /* high - committed; high - low when nothing is committed */
+} fl_kafka_lag;
+
+/* Which group and topics to measure. Every pointer is borrowed for the call. */
+typedef struct fl_kafka_lag_query {
+    const char *group;
+    const char *const *topics;
+    size_t ntopics;
+    int timeout_ms; /* the whole call: metadata, committed offsets and watermarks */
+} fl_kafka_lag_query;
+
+/* Measures the lag of q->group on every partition of q->topics: committed offsets with
+ * the admin API (ListConsumerGroupOffsets), watermarks per partition, on the producer's
+ * handle (no group is joined, so the measured group is not disturbed). The items come in
+ * the order of q->topics, then by partition.
+ * Ownership: *out (an array of *n items) is owned by the caller (free()).
+ * Errors: FL_EUNAVAIL (no broker or no answer in time), FL_ENOTFOUND (a topic is missing). */
+fl_rc fl_kafka_group_lag(fl_kafka_producer *p, const fl_kafka_lag_query *q, fl_kafka_lag **out,
+                         size_t *n, fl_err *err);
 
 /* ---- consumed messages ------------------------------------------------------------- */
 

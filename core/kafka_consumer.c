@@ -243,6 +243,19 @@ static fl_rc subscribe(rd_kafka_t *rk, const char *const *topics, size_t ntopics
     return FL_OK;
 }
 
+/* librdkafka's statistics (statistics.interval.ms) carry each partition's consumer lag:
+ * flowd_kafka_consumer_lag reads it from there instead of asking the broker. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    char group[256] = "";
+    size_t size = sizeof(group);
+
+    (void)opaque;
+    rd_kafka_conf_get(rd_kafka_conf(rk), "group.id", group, &size);
+    fl_metrics_kafka_stats(json, len, group);
+    return 0; /* librdkafka frees json */
+}
+
 /* Creates the client; its rebalance and error callbacks get c as their opaque. */
 static fl_rc consumer_client(fl_kafka_consumer *c, const fl_kafka_props *props, fl_err *err)
 {
@@ -254,6 +267,10 @@ static fl_rc consumer_client(fl_kafka_consumer *c, const fl_kafka_props *props, 
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    if (!fl_kafka_props_get(props, "statistics.interval.ms")) { /* the kafka: map may set it */
+        rd_kafka_conf_set(conf, "statistics.interval.ms", "5000", NULL, 0);
+    }
     rc = fl_kafka__client_new(RD_KAFKA_CONSUMER, &conf, &c->rk, err);
     if (rc != FL_OK) {
         goto out;

@@ -17,6 +17,14 @@
 
 #include "core/clock.h"
 #include "core/kafka.h"
+#include "core/metrics.h"
+
+/* The librdkafka properties of one client (core/kafka_props.c). */
+struct fl_kafka_props {
+    fl_config_prop *items; /* key and value owned, in the order librdkafka applies them */
+    size_t n;
+    size_t cap;
+};
 
 struct fl_kafka_producer {
     rd_kafka_t *rk;

@@ -13,6 +13,7 @@
 #include "core/pg.h"
 
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/pg_int.h"
 
 #include <libpq-fe.h>
@@ -212,6 +213,7 @@ fl_rc fl_pg_exec(fl_pg_conn *conn, const fl_pg_stmt *stmt, fl_pg_rows **out, fl_
     fl_rc rc;
     PGresult *res = NULL;
     long long deadline = fl_pg__deadline_in(stmt->timeout_ms);
+    double started = fl_metrics_now();
 
     if (out) {
         *out = NULL;
@@ -229,6 +231,7 @@ fl_rc fl_pg_exec(fl_pg_conn *conn, const fl_pg_stmt *stmt, fl_pg_rows **out, fl_
     res = NULL;
 out:
     PQclear(res);
+    fl_metrics_db_query(fl_metrics_sql_op(stmt->sql), fl_metrics_now() - started);
     return rc;
 }
 

@@ -17,12 +17,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/local/common.sh"
 APT_PACKAGES=(
 	gcc make pkg-config
 	libcivetweb-dev librdkafka-dev libpq-dev libcurl4-openssl-dev libjansson-dev
-	libyaml-dev liblua5.4-dev libcmocka-dev
+	libyaml-dev liblua5.4-dev libcmocka-dev libssl-dev
 	postgresql "postgresql-client|postgresql-client-15"
 	"default-jre-headless|openjdk-17-jre-headless" maven
 	python3-venv
 	cppcheck shellcheck
 	curl procps iproute2
+	prometheus
+	wrk
+	valgrind
 )
 
 # Prints the packages (the first name of each alternative) that are not installed.

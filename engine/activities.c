@@ -4,9 +4,12 @@
  * Design: one worker thread owns every database write of this module. Each pass it
  * stores the outcomes that came back, then claims as many due rows as it has free
  * concurrency slots and starts them: `http` on this module's curl-multi client (its own
- * thread), `llm` (the local provider answers at once) and `flowd.purge` (SQL) inline.
- * HTTP completions arrive on the client's thread, which only moves the response into
- * the job and queues it here (mu + cv): Postgres is never touched from that thread.
+ * thread), `llm` through the provider chain (engine/llm/chain.h: its attempts go out on
+ * the same curl-multi client, its backoff waits sit in `delayed` until due, `local`
+ * answers at once) and `flowd.purge` (SQL) inline. HTTP completions arrive on the
+ * client's thread, which only moves the response into the job and queues it here
+ * (mu + cv): Postgres is never touched from that thread, and an LLM call's decisions
+ * (retry, fall back, account) are all taken on this one.
  *
  * At least once: a claim marks rows 'running' before the call starts. A crash leaves
  * them so; every few seconds a pass puts back to pending the running rows older than
@@ -18,6 +21,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +33,8 @@ fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *p
 {
     fl_activities *a = fl_xcalloc(1, sizeof(*a));
     fl_http_opts opts = FL_HTTP_OPTS_INIT;
+    fl_rc rc;
 
-    (void)err;
     opts.default_timeout_ms = cfg->workers.activities_timeout_ms;
     opts.default_max_response_bytes = (size_t)cfg->workers.activities_max_response_bytes;
     opts.stop_grace_ms = 100; /* the worker already waited STOP_WAIT_MS for them */
@@ -42,6 +46,11 @@ fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *p
     pthread_mutex_init(&a->mu, NULL);
     fl_clock_cond_init(&a->cv);
     fl_http_new(&a->http, &opts);
+    rc = fl_llm_chain_new(&a->llm, &cfg->llm, fl_clock_system(), err);
+    if (rc != FL_OK) {
+        fl_activities_free(a);
+        return rc;
+    }
     *out = a;
     return FL_OK;
 }
@@ -52,6 +61,7 @@ static void http_done(void *arg, fl_http_response *resp)
     fl_act_job *job = arg;
     fl_activities *a = job->owner;
 
+    fl_activities__deltas_end(job); /* queued before the job: the text precedes its result */
     job->resp = *resp;
     memset(resp, 0, sizeof(*resp)); /* every owned field now belongs to the job */
     pthread_mutex_lock(&a->mu);
@@ -74,10 +84,13 @@ static void finish(fl_activities *a, fl_act_job *job)
     fl_activities__job_free(job);
 }
 
+static void llm_advance(fl_activities *a, fl_act_job *job);
+
 static void handle_done(fl_activities *a)
 {
     fl_act_job *list;
 
+    fl_activities__deltas_send(a); /* streamed text first: it precedes any result */
     pthread_mutex_lock(&a->mu);
     list = a->done;
     a->done = NULL;
@@ -87,10 +100,100 @@ static void handle_done(fl_activities *a)
         fl_act_job *job = list;
 
         list = job->next;
+        if (job->llm) {
+            fl_llm_call_on_response(job->llm, &job->resp);
+            fl_http_response_deinit(&job->resp);
+            llm_advance(a, job); /* still in flight until it finishes */
+            continue;
+        }
         a->in_flight--;
         fl_activities__http_outcome(&job->resp, fl_clock_now_ms(fl_clock_system()), &job->outcome);
+        fl_metrics_activity("http", (double)job->resp.total_ms / 1e3);
         finish(a, job);
     }
+}
+
+/* On the HTTP client's thread: an LLM answer's bytes, parsed as they arrive. */
+static fl_rc llm_data(void *arg, const char *data, size_t len)
+{
+    fl_act_job *job = arg;
+
+    return fl_llm_call_on_data(job->llm, data, len);
+}
+
+/* Drives an LLM call until it sends, waits or is done. The job counts as in flight from
+ * its start to its finish, waits included. */
+static void llm_advance(fl_activities *a, fl_act_job *job)
+{
+    fl_llm_step step;
+    fl_err err = {0};
+
+    fl_llm_call_next(job->llm, &step);
+    if (step.kind == FL_LLM_STEP_SEND) {
+        step.req.on_data = llm_data;
+        if (fl_http_submit(a->http, &step.req, http_done, job, &err) == FL_OK) {
+            return;
+        }
+        a->in_flight--;
+        fl_activities__job_free(job); /* stopping: stays 'running', re-claimed later */
+        return;
+    }
+    if (step.kind == FL_LLM_STEP_WAIT) {
+        job->wake_ms = step.wake_ms;
+        job->next = a->delayed;
+        a->delayed = job;
+        return;
+    }
+    a->in_flight--;
+    fl_activities__llm_outcome(job->llm, &job->outcome);
+    fl_metrics_activity("llm",
+                        (double)(fl_clock_mono_ms(fl_clock_system()) - job->started_ms) / 1e3);
+    finish(a, job);
+}
+
+static void start_llm(fl_activities *a, fl_act_job *job)
+{
+    fl_err err = {0};
+    long timeout = job->timeout_ms > 0 ? job->timeout_ms : a->cfg->workers.activities_timeout_ms;
+
+    job->started_ms = fl_clock_mono_ms(fl_clock_system());
+    if (fl_llm_call_new(&job->llm, a->llm, job->args, job->idempotency_key, timeout, &err) !=
+        FL_OK) {
+        /* the same arguments would fail the same way: no retry */
+        fl_activities__fail(&job->outcome, "llm.invalid_request", false, "%s", err.msg);
+        job->outcome.retry_after_ms = -1;
+        finish(a, job);
+        return;
+    }
+    fl_activities__deltas_attach(a, job);
+    a->in_flight++;
+    llm_advance(a, job);
+}
+
+/* Resumes the LLM calls whose backoff is over; returns the next wake-up (monotonic), or
+ * -1 when none waits. */
+static int64_t run_delayed(fl_activities *a)
+{
+    int64_t now = fl_clock_mono_ms(fl_clock_system());
+    int64_t next = -1;
+    fl_act_job *list = a->delayed;
+
+    a->delayed = NULL;
+    while (list) {
+        fl_act_job *job = list;
+
+        list = job->next;
+        if (job->wake_ms <= now) {
+            llm_advance(a, job);
+        } else {
+            job->next = a->delayed;
+            a->delayed = job;
+        }
+    }
+    for (fl_act_job *j = a->delayed; j; j = j->next) {
+        next = next < 0 || j->wake_ms < next ? j->wake_ms : next;
+    }
+    return next;
 }
 
 static void start_http(fl_activities *a, fl_act_job *job)
@@ -117,6 +220,8 @@ static void start_http(fl_activities *a, fl_act_job *job)
 
 static void start_job(fl_activities *a, fl_act_job *job)
 {
+    double t0 = fl_metrics_now();
+
     job->owner = a;
     fl_log(FL_DEBUG, "activity.started", FL_STR("activity", job->id), FL_STR("call", job->call),
            FL_INT("attempt", job->attempt));
@@ -125,13 +230,18 @@ static void start_job(fl_activities *a, fl_act_job *job)
         return;
     }
     if (strcmp(job->call, "llm") == 0) {
-        fl_activities__llm_outcome(job->args, &job->outcome);
-    } else if (strcmp(job->call, "flowd.purge") == 0) {
+        start_llm(a, job);
+        return;
+    }
+    if (strcmp(job->call, "flowd.purge") == 0) {
         fl_activities__purge(a, job, &job->outcome);
+    } else if (fl_activities__directory(a, job, &job->outcome)) {
+        /* flowd.directory.search, flowd.business.update, flowd.memory.search: done */
     } else {
         fl_activities__fail(&job->outcome, "call.unknown", false, "cannot run unknown call \"%s\"",
                             job->call);
     }
+    fl_metrics_activity(job->call, fl_metrics_now() - t0);
     finish(a, job);
 }
 
@@ -188,12 +298,25 @@ static void wait_for(fl_activities *a, int64_t ms)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Stopping: calls waiting for a retry stay 'running' and are re-claimed later. */
+static void drop_delayed(fl_activities *a)
+{
+    while (a->delayed) {
+        fl_act_job *job = a->delayed;
+
+        a->delayed = job->next;
+        a->in_flight--;
+        fl_activities__job_free(job);
+    }
+}
+
 /* Lets in-flight calls finish for up to STOP_WAIT_MS and stores their outcomes. */
 static void drain(fl_activities *a)
 {
     int64_t end = fl_clock_mono_ms(fl_clock_system()) + STOP_WAIT_MS;
 
     handle_done(a);
+    drop_delayed(a);
     while (a->in_flight > 0) {
         int64_t left = end - fl_clock_mono_ms(fl_clock_system());
 
@@ -208,6 +331,7 @@ static void drain(fl_activities *a)
         }
         pthread_mutex_unlock(&a->mu);
         handle_done(a);
+        drop_delayed(a); /* a retry now would outlast the stop */
     }
 }
 
@@ -217,12 +341,20 @@ static void *activities_main(void *arg)
     int64_t next_unstick = 0;
 
     while (!atomic_load(&a->stopping)) {
+        int64_t wake;
+        int64_t ms = a->cfg->workers.activities_interval_ms;
+
         handle_done(a);
+        wake = run_delayed(a);
         unstick(a, &next_unstick);
+        if (wake >= 0 && wake - fl_clock_mono_ms(fl_clock_system()) < ms) {
+            ms = wake - fl_clock_mono_ms(fl_clock_system());
+        }
         if (!claim_and_start(a)) {
-            wait_for(a, a->cfg->workers.activities_interval_ms);
+            wait_for(a, ms > 0 ? ms : 0);
         }
     }
+    drop_delayed(a);
     drain(a);
     return NULL;
 }
@@ -282,7 +414,9 @@ void fl_activities_free(fl_activities *activities)
         return;
     }
     fl_activities_stop(activities);
+    fl_activities__deltas_send(activities); /* frees what a stop left queued */
     fl_http_free(activities->http);
+    fl_llm_chain_free(activities->llm);
     pthread_cond_destroy(&activities->cv);
     pthread_mutex_destroy(&activities->mu);
     free(activities);

@@ -7,7 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "engine/llm_local.h"
+#include "core/metrics.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +36,8 @@ void fl_activities__job_free(fl_act_job *job)
     json_decref(job->args);
     fl_activities__outcome_deinit(&job->outcome);
     fl_http_response_deinit(&job->resp);
+    fl_llm_call_free(job->llm);
+    fl_activities__deltas_free(job->deltas);
     free(job);
 }
 
@@ -222,22 +224,21 @@ void fl_activities__http_outcome(fl_http_response *resp, int64_t now_ms, fl_act_
     o->retry_after_ms = after;
 }
 
-void fl_activities__llm_outcome(const json_t *args, fl_act_outcome *o)
+void fl_activities__llm_outcome(fl_llm_call *call, fl_act_outcome *o)
 {
-    fl_err err = {0};
-    json_t *result = NULL;
-    json_t *usage = NULL;
+    fl_llm_outcome out;
 
+    fl_llm_call_outcome(call, &out);
     o->retry_after_ms = -1;
-    if (fl_llm_local_complete(args, &result, &usage, &err) != FL_OK) {
-        /* the same arguments would fail the same way: no retry */
-        fl_activities__fail(o, "llm.invalid_request", false, "%s", err.msg);
+    if (!out.ok) {
+        fl_activities__fail(o, out.error_type, out.retryable, "%s", out.message);
+        json_decref(out.usage); /* the fallbacks are in the message */
         return;
     }
     fl_activities__outcome_deinit(o);
     o->ok = true;
-    o->result = result;
-    o->usage = usage;
+    o->result = out.result;
+    o->usage = out.usage;
 }
 
 json_t *fl_activities__completed_data(const char *id, const json_t *result, const json_t *usage)

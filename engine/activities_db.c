@@ -9,8 +9,10 @@
 #include "engine/activities_int.h"
 
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,13 +84,13 @@ fl_rc fl_activities__unstick(fl_activities *a, fl_err *err)
 static fl_act_job *job_of(const fl_pg_rows *rows, size_t r)
 {
     fl_act_job *job = fl_xcalloc(1, sizeof(*job));
-    json_t *retry = json_loads(fl_pg_rows_get(rows, r, 5), 0, NULL);
+    json_t *retry = fl_json_from_pg(fl_pg_rows_get(rows, r, 5), 0, NULL);
 
     job->id = fl_xstrdup(fl_pg_rows_get(rows, r, 0));
     job->tenant = fl_xstrdup(fl_pg_rows_get(rows, r, 1));
     job->key = fl_xstrdup(fl_pg_rows_get(rows, r, 2));
     job->call = fl_xstrdup(fl_pg_rows_get(rows, r, 3));
-    job->args = json_loads(fl_pg_rows_get(rows, r, 4), 0, NULL);
+    job->args = fl_json_from_pg(fl_pg_rows_get(rows, r, 4), 0, NULL);
     if (!job->args) {
         job->args = json_object();
     }
@@ -195,6 +197,9 @@ fl_rc fl_activities__finish(fl_activities *a, fl_act_job *job, fl_err *err)
            FL_STR("activity", job->id), FL_STR("tenant", job->tenant), FL_STR("call", job->call),
            FL_INT("attempt", job->attempt), FL_STR("error", o->ok ? "" : o->error_type),
            FL_STR("message", o->ok ? "" : o->message), FL_INT("retry", retry));
+    if (retry) {
+        fl_metrics_activity_retry(job->call, o->error_type);
+    }
     return retry ? finish_retry(a, job, err) : finish_final(a, job, err);
 }
 

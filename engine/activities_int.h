@@ -19,6 +19,7 @@
 #include "core/http.h"
 #include "core/pg.h"
 #include "engine/activities.h"
+#include "engine/llm/chain.h"
 
 /* A row left 'running' is taken for abandoned (its process died) once its updated_at is
  * older than its timeout plus this grace: long enough for a live worker to store an
@@ -36,6 +37,11 @@ typedef struct fl_act_outcome {
     int64_t retry_after_ms; /* !ok: the server's Retry-After, -1 when none */
 } fl_act_outcome;
 
+/* A streamed LLM answer's relay state (activities_deltas.c); HTTP thread only. */
+typedef struct fl_act_deltas fl_act_deltas;
+/* One chunk waiting for its NOTIFY flowd_deltas (activities_deltas.c). */
+typedef struct fl_act_delta fl_act_delta;
+
 /* One claimed activity row. */
 typedef struct fl_act_job {
     char *id;
@@ -50,7 +56,11 @@ typedef struct fl_act_job {
     long timeout_ms; /* 0 = the configured default */
     fl_act_outcome outcome;
     fl_activities *owner;
+    fl_llm_call *llm;        /* call: llm -- the provider chain's state machine */
+    int64_t wake_ms;         /* call: llm waiting for a retry: when (monotonic) */
+    int64_t started_ms;      /* call: llm started (monotonic), for its duration metric */
     fl_http_response resp;   /* moved out of the HTTP callback; handled by the worker */
+    fl_act_deltas *deltas;   /* call: llm with text streamed to listeners, else NULL */
     struct fl_act_job *next; /* guarded by fl_activities.mu while queued */
 } fl_act_job;
 
@@ -58,16 +68,19 @@ struct fl_activities {
     const fl_config *cfg;
     fl_pg_pool *pool;
     fl_http *http;
+    fl_llm_chain *llm; /* providers, fallback chain, breakers (engine/llm/chain.h) */
     pthread_t thread;
     bool started;
     atomic_bool stopping;
     uint64_t jitter_seed; /* worker thread only */
     int in_flight;        /* worker thread only: submitted, done not yet handled */
     bool claim_failing;   /* worker thread only: log a failing claim once, not per pass */
+    fl_act_job *delayed;  /* worker thread only: llm calls waiting for a retry (wake_ms) */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC (R9.7); signalled on done and on stop */
     fl_act_job *done;  /* guarded by mu: finished HTTP jobs, newest first */
     bool wake;         /* guarded by mu: something to look at */
+    fl_act_delta *deltas_head, *deltas_tail; /* guarded by mu: chunks to NOTIFY, in order */
 };
 
 /* ---- activities_call.c (pure) ------------------------------------------------------- */
@@ -103,8 +116,9 @@ fl_rc fl_activities__http_request(const fl_act_job *job, long default_timeout_ms
  * (http.status, http.timeout, http.connect, http.too_large, http.error). */
 void fl_activities__http_outcome(fl_http_response *resp, int64_t now_ms, fl_act_outcome *o);
 
-/* The outcome of a `call: llm` through the local provider. */
-void fl_activities__llm_outcome(const json_t *args, fl_act_outcome *o);
+/* The outcome of a finished `call: llm` (fl_llm_call_next said DONE): the chain's
+ * result and usage (its accounting and fallbacks, also on failure, in the message). */
+void fl_activities__llm_outcome(fl_llm_call *call, fl_act_outcome *o);
 
 /* Event data: {activity, result, usage?} and {activity, error, message}. Owned. */
 json_t *fl_activities__completed_data(const char *id, const json_t *result, const json_t *usage);
@@ -113,6 +127,18 @@ json_t *fl_activities__failed_data(const char *id, const char *type, const char 
 /* The CloudEvents headers of an outbox row, the same shape the store writes. Owned. */
 char *fl_activities__headers(const char *id, const char *type, const char *subject,
                              const char *tenant, int64_t time_ms);
+
+/* ---- activities_deltas.c: streamed text -> NOTIFY flowd_deltas ---------------------- */
+
+/* A `call: llm` that answers in words (not json): relay its streamed text. Worker thread,
+ * before the first SEND. */
+void fl_activities__deltas_attach(fl_activities *a, fl_act_job *job);
+/* The attempt ended (HTTP thread, before the job is handed back): queue the rest. */
+void fl_activities__deltas_end(fl_act_job *job);
+/* Worker thread: sends the queued chunks, in order, on one pooled connection (no
+ * transaction). A failure drops them: deltas are ephemeral. */
+void fl_activities__deltas_send(fl_activities *a);
+void fl_activities__deltas_free(fl_act_deltas *d); /* NULL-safe */
 
 /* ---- activities_db.c ---------------------------------------------------------------- */
 
@@ -139,5 +165,9 @@ fl_rc fl_activities__purge_run(fl_pg_pool *pool, int timeout_ms, const char *ten
 
 /* Runs `call: flowd.purge` and fills the outcome. */
 void fl_activities__purge(fl_activities *a, const fl_act_job *job, fl_act_outcome *o);
+
+/* activities_directory.c: runs flowd.directory.search, flowd.business.update or
+ * flowd.memory.search and fills the outcome; false when job->call is none of them. */
+bool fl_activities__directory(fl_activities *a, const fl_act_job *job, fl_act_outcome *o);
 
 #endif

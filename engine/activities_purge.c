@@ -38,8 +38,7 @@ static const purge_kind purge_kinds[] = {
                    "d AS (DELETE FROM messages m USING idle WHERE m.tenant = idle.tenant AND "
                    "m.conversation = idle.conversation RETURNING 1) SELECT count(*) FROM idle"},
     {"instances_finished_for", "instances",
-     "WITH i AS (DELETE FROM instances WHERE status <> 'running' AND updated_at < " CUTOFF
-     " AND " TENANT_OK(
+     "WITH i AS (DELETE FROM instances WHERE finished_at < " CUTOFF " AND " TENANT_OK(
          "tenant") " RETURNING id), "
                    "h AS (DELETE FROM history USING i WHERE history.instance_id = i.id RETURNING "
                    "1), "

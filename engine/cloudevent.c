@@ -399,7 +399,9 @@ static fl_rc data_from_bytes(dec *d, span bytes, json_t **out, bool *b64)
     if (bytes.n == 0) {
         return FL_OK; /* no data */
     }
-    if (media_is_json(&d->r.a[A_CONTENT_TYPE])) {
+    if (media_is_json(&d->r.a[A_CONTENT_TYPE]) && !d->r.structured && d->opts->parsed_value) {
+        *out = json_incref(d->opts->parsed_value); /* parsed by the caller (cloudevent.h) */
+    } else if (media_is_json(&d->r.a[A_CONTENT_TYPE])) {
         *out = json_loadb(bytes.p, bytes.n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
         if (*out == NULL) {
             return fail(d, FL_CE_INVALID_DATA_JSON, "data: %d:%d: %s", jerr.line, jerr.column,
@@ -442,8 +444,8 @@ static char *dup_span(span s)
     return s.set ? fl_xstrndup(s.p, s.n) : NULL;
 }
 
-/* Copies the validated attributes into a new event. */
-static fl_cloudevent *build(dec *d)
+/* Copies the validated attributes into a new event, which takes data. */
+static fl_cloudevent *build(dec *d, json_t *data, bool b64)
 {
     fl_cloudevent *ce = fl_xcalloc(1, sizeof(*ce));
     const span *a = d->r.a;
@@ -463,6 +465,8 @@ static fl_cloudevent *build(dec *d)
         ce->exts[i].value = dup_span(d->r.ext_val[i]);
     }
     ce->nexts = d->r.next;
+    ce->data = data;
+    ce->data_base64 = b64;
     return ce;
 }
 
@@ -518,9 +522,7 @@ fl_rc fl_cloudevent_decode(fl_cloudevent **out, const fl_ce_record *rec, const f
         rc = decode_data(&d, &data, &b64);
     }
     if (rc == FL_OK) {
-        *out = build(&d);
-        (*out)->data = data;
-        (*out)->data_base64 = b64;
+        *out = build(&d, data, b64);
         data = NULL;
     }
 out:

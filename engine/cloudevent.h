@@ -117,6 +117,11 @@ typedef struct fl_ce_opts {
     size_t max_value_bytes;     /* 0 = FL_CE_DEFAULT_MAX_VALUE */
     bool allow_no_subject;      /* consumers that do not address workflows */
     bool require_key;           /* a key-less record is then no_key */
+    /* Optional, binary mode only: the record's value already parsed by the caller with
+     * this decoder's rules (json_loadb, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES). When
+     * the content type makes the data JSON, the event takes a reference to it instead of
+     * parsing the value again. Borrowed for the call. */
+    json_t *parsed_value;
 } fl_ce_opts;
 
 typedef struct fl_ce_ext {

@@ -8,10 +8,12 @@
 #include "engine/llm_local.h"
 
 #include "core/mem.h"
+#include "engine/llm_local_int.h"
 
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,16 @@ typedef struct keyword {
 
 /* First match wins, so the more specific words come first. */
 static const keyword keywords[] = {
+    /* searching and comparing businesses (the global flow) */
+    {"find", "search_businesses", "general_purpose"},
+    {"search", "search_businesses", "general_purpose"},
+    {"compare", "search_businesses", "general_purpose"},
+    {"recommend", "search_businesses", "general_purpose"},
+    {"best", "search_businesses", "general_purpose"},
+    {"cheapest", "search_businesses", "general_purpose"},
+    /* an owner changing their business (the dashboard flow) */
+    {"hours to", "update_business", "business_analytics"},
+    {"price of", "update_business", "business_analytics"},
     {"haircut", "book_appointment", "beauty_salon"},
     {"salon", "book_appointment", "beauty_salon"},
     {"manicure", "book_appointment", "beauty_salon"},
@@ -110,14 +122,27 @@ static const char *input_of(const json_t *args, size_t *words_out)
     return last_user ? last_user : last;
 }
 
-static const keyword *classify(const char *text)
+/* The intent of the first matching word; the agent of the first word that names a
+ * specific one ("find the best pizza" searches, with the restaurant agent). */
+static bool classify(const char *text, keyword *out)
 {
+    bool found = false;
+
+    *out = (keyword){NULL, "general_question", "general_purpose"};
     for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
-        if (strcasestr(text, keywords[i].word)) {
-            return &keywords[i];
+        if (!strcasestr(text, keywords[i].word)) {
+            continue;
+        }
+        if (!found) {
+            *out = keywords[i];
+            found = true;
+        }
+        if (strcmp(keywords[i].agent, "general_purpose") != 0) {
+            out->agent = keywords[i].agent;
+            break;
         }
     }
-    return NULL;
+    return found;
 }
 
 /* The reply text, capped at max_tokens words when given. Ownership: caller frees. */
@@ -139,14 +164,179 @@ static char *reply_of(const char *text, const char *agent, json_int_t max_tokens
     return s;
 }
 
-static json_t *object_of(const char *text, const char *reply)
-{
-    const keyword *k = classify(text);
+/* ---- the json answer ------------------------------------------------------------------ */
 
-    return json_pack("{s:s, s:f, s:s, s:{}, s:s, s:b, s:s, s:s, s:s, s:{}}", "intent",
-                     k ? k->intent : "general_question", "confidence", k ? 0.9 : 0.4, "agent",
-                     k ? k->agent : "general_purpose", "slots", "slots_json", "{}", "complete", 1,
-                     "question", "", "action", "answer", "reply", reply, "input");
+/* What the flow's prompts carry on lines of their own ("Now: ...", "Intent: ...",
+ * "Details: {...}", "Message: ..."); a prompt without them is answered from its text. */
+typedef struct markers {
+    char now[40];
+    char intent[40];
+    json_t *details; /* owned; an object */
+    char *message;   /* owned, or NULL */
+} markers;
+
+static void marker_line(markers *mk, const char *line, size_t len)
+{
+    char *v;
+
+    if (len > 5 && strncmp(line, "Now: ", 5) == 0) {
+        snprintf(mk->now, sizeof(mk->now), "%.*s", (int)(len - 5), line + 5);
+    } else if (len > 8 && strncmp(line, "Intent: ", 8) == 0) {
+        snprintf(mk->intent, sizeof(mk->intent), "%.*s", (int)(len - 8), line + 8);
+    } else if (len > 9 && strncmp(line, "Details: ", 9) == 0) {
+        v = fl_xstrndup(line + 9, len - 9);
+        json_t *d = json_loads(v, 0, NULL);
+        if (json_is_object(d)) {
+            json_object_update(mk->details, d);
+        }
+        json_decref(d);
+        free(v);
+    } else if (len > 9 && strncmp(line, "Message: ", 9) == 0) {
+        free(mk->message);
+        mk->message = fl_xstrndup(line + 9, len - 9);
+    }
+}
+
+static void markers_scan(markers *mk, const char *text)
+{
+    while (text && *text) {
+        size_t len = strcspn(text, "\n");
+
+        marker_line(mk, text, len);
+        text += len + (text[len] == '\n');
+    }
+}
+
+static void markers_of(const json_t *args, markers *mk)
+{
+    size_t i;
+    const json_t *m;
+
+    memset(mk, 0, sizeof(*mk));
+    mk->details = json_object();
+    markers_scan(mk, json_string_value(json_object_get(args, "prompt")));
+    json_array_foreach(json_object_get(args, "messages"), i, m)
+    {
+        markers_scan(mk, json_string_value(json_object_get(m, "content")));
+    }
+}
+
+static bool task_intent(const char *intent)
+{
+    return strcmp(intent, "book_appointment") == 0 || strcmp(intent, "place_order") == 0;
+}
+
+/* The first required slot still missing, and the question that asks for it. */
+static const char *missing_of(const char *intent, const json_t *slots, const char **question)
+{
+    const char *service = json_string_value(json_object_get(slots, "service"));
+
+    *question = NULL;
+    if (strcmp(intent, "book_appointment") == 0) {
+        if (!service) {
+            *question = "What would you like to book?";
+            return "service";
+        }
+        if (!json_object_get(slots, "date")) {
+            *question = "Which day would suit you?";
+            return "date";
+        }
+        if (!json_object_get(slots, "time")) {
+            *question = "At what time?";
+            return "time";
+        }
+        if (strcmp(service, "table") == 0 && !json_object_get(slots, "party_size")) {
+            *question = "For how many people?";
+            return "party_size";
+        }
+    } else if (strcmp(intent, "place_order") == 0 && !json_object_get(slots, "items")) {
+        *question = "What would you like to order?";
+        return "items";
+    }
+    return NULL;
+}
+
+/* "2 pizza, 1 salad" */
+static void items_text(fl_buf *b, const json_t *items)
+{
+    size_t i;
+    const json_t *it;
+
+    json_array_foreach(items, i, it)
+    {
+        (void)fl_buf_appendf(b, NULL, "%s%lld %s", i ? ", " : "",
+                             (long long)json_integer_value(json_object_get(it, "quantity")),
+                             json_string_value(json_object_get(it, "name")));
+    }
+}
+
+/* action, reply and input for a complete request of `intent`. */
+static void proposal_of(json_t *o, const char *intent, const json_t *slots, const char *reply)
+{
+    fl_buf b;
+    const char *service = json_string_value(json_object_get(slots, "service"));
+    const json_t *party = json_object_get(slots, "party_size");
+    const char *date = json_string_value(json_object_get(slots, "date"));
+    const char *time = json_string_value(json_object_get(slots, "time"));
+    json_t *input = json_deep_copy(slots);
+
+    fl_buf_init(&b, SIZE_MAX);
+    if (strcmp(intent, "book_appointment") == 0 && service && date && time) {
+        (void)fl_buf_appendf(&b, NULL, "Shall I book a %s on %s at %s", service, date, time);
+        if (party) {
+            (void)fl_buf_appendf(&b, NULL, " for %lld", (long long)json_integer_value(party));
+        }
+        (void)fl_buf_appendf(&b, NULL, "? Please answer yes or no.");
+        json_object_set_new(input, "slot", json_sprintf("%sT%s:00Z", date, time));
+        json_object_set_new(o, "action", json_string("book_appointment"));
+    } else if (strcmp(intent, "place_order") == 0 && json_object_get(slots, "items")) {
+        (void)fl_buf_appendf(&b, NULL, "Shall I order ");
+        items_text(&b, json_object_get(slots, "items"));
+        (void)fl_buf_appendf(&b, NULL, "? Please answer yes or no.");
+        json_object_set_new(o, "action", json_string("place_order"));
+    } else if (strcmp(intent, "search_businesses") == 0 || strcmp(intent, "update_business") == 0) {
+        (void)fl_buf_appendf(&b, NULL, "%s", reply);
+        json_object_set_new(o, "action", json_string(intent));
+    } else {
+        (void)fl_buf_appendf(&b, NULL, "%s", reply);
+        json_object_set_new(o, "action", json_string("answer"));
+    }
+    json_object_set_new(o, "reply", json_string(b.data ? b.data : ""));
+    json_object_set_new(o, "input", input);
+    fl_buf_deinit(&b);
+}
+
+static json_t *object_of(const json_t *args, const char *text, const char *reply)
+{
+    markers mk;
+    keyword k;
+    bool known;
+    const char *intent, *question = NULL, *missing;
+    char *details;
+    json_t *o, *slots;
+    int yn;
+
+    markers_of(args, &mk);
+    known = classify(mk.message ? mk.message : text, &k);
+    intent = mk.intent[0] && task_intent(mk.intent) ? mk.intent : k.intent;
+    slots = fl_local__slots(mk.message ? mk.message : text, fl_local__day_of(mk.now));
+    json_object_update(mk.details, slots); /* what this message says wins */
+    json_decref(slots);
+    missing = missing_of(intent, mk.details, &question);
+    details = json_dumps(mk.details, JSON_COMPACT | JSON_SORT_KEYS);
+    o = json_pack("{s:s, s:f, s:s, s:O, s:s, s:b, s:s, s:s?}", "intent", intent, "confidence",
+                  known ? 0.9 : 0.4, "agent", k.agent, "slots", mk.details, "slots_json",
+                  details ? details : "{}", "complete", missing == NULL, "question",
+                  question ? question : "", "missing", missing);
+    free(details);
+    proposal_of(o, intent, mk.details, reply);
+    yn = fl_local__yes_no(mk.message ? mk.message : text);
+    if (yn >= 0) {
+        json_object_set_new(o, "confirm", json_boolean(yn));
+    }
+    json_decref(mk.details);
+    free(mk.message);
+    return o;
 }
 
 fl_rc fl_llm_local_complete(const json_t *args, json_t **result_out, json_t **usage_out,
@@ -167,7 +357,7 @@ fl_rc fl_llm_local_complete(const json_t *args, json_t **result_out, json_t **us
     reply = reply_of(text, agent && *agent ? agent : "general_purpose",
                      json_integer_value(json_object_get(args, "max_tokens")));
     if (json_is_true(json_object_get(args, "json"))) {
-        *result_out = object_of(text, reply);
+        *result_out = object_of(args, text, reply);
     } else {
         *result_out = json_string(reply);
     }

@@ -4,10 +4,18 @@
  * get a working assistant with no keys and the same input always gives the same output
  * (a replayed call cannot drift). The reply is a templated acknowledgement of the last
  * user text, signed with the agent; with `json: true` it is one object carrying every
- * field the shipped conversation flow asks for (intent, confidence, agent, slots,
- * slots_json, complete, question, action, reply, input), the intent and agent chosen by
- * a small keyword table. Usage counts words as tokens (input: prompt or every message's
- * content; output: the reply) and costs nothing.
+ * field the shipped conversation flow asks for: intent, confidence and agent (a small
+ * keyword table: book_appointment, place_order, search_businesses, update_business,
+ * general_question), slots (the `Details:` JSON of the prompt merged with what the
+ * message adds: service, date, time, party_size, items, hours, services, q, min_rating,
+ * max_price_level; "tomorrow" or "on friday" resolved against the prompt's `Now:` line,
+ * never a clock), slots_json, complete, missing, question (one per turn), action, reply
+ * and input (a proposal to confirm, with `slot` = date + time in UTC), and confirm
+ * (true/false for a yes/no, absent otherwise). The prompt's lines `Now:`, `Intent:` (a
+ * booking or order intent already chosen sticks), `Details:` and `Message:` (the text to
+ * read; else the prompt or the last user message) are what it reads
+ * (engine/llm_local_slots.c). Usage counts words as tokens (input: prompt or every
+ * message's content; output: the reply) and costs nothing.
  *
  * Thread-safety: pure and reentrant. */
 #ifndef FL_ENGINE_LLM_LOCAL_H

@@ -8,13 +8,14 @@
  * Thread-safety: one thread (see the header). */
 #include "engine/registry.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "engine/timers.h"
+#include "engine/yaml_dir.h"
 
 #define MAX_PROBLEMS     200
 #define REFRESH_SLOTS    256
@@ -32,10 +33,18 @@ typedef struct refresh_slot {
     int64_t at_ms;
 } refresh_slot;
 
+/* The number of definitions a tenant had stored when its definitions were last read. */
+typedef struct seen_count {
+    char *tenant;
+    int64_t count;
+} seen_count;
+
 struct fl_registry {
     fl_workflow_limits lim;
     entry *items;
     size_t count, cap;
+    seen_count *seen;
+    size_t nseen, cseen;
     refresh_slot slots[REFRESH_SLOTS];
     size_t next_slot;
 };
@@ -62,6 +71,10 @@ void fl_registry_free(fl_registry *r)
         free(r->slots[i].tenant);
         free(r->slots[i].type);
     }
+    for (size_t i = 0; i < r->nseen; i++) {
+        free(r->seen[i].tenant);
+    }
+    free(r->seen);
     free(r->items);
     free(r);
 }
@@ -79,6 +92,23 @@ static const entry *find_exact(const fl_registry *r, const char *tenant, const c
     return NULL;
 }
 
+/* The event types a definition names become label values of
+ * flowd_events_received_total (others count as "other", keeping the labels bounded). */
+static void allow_event_types(const fl_workflow *wf)
+{
+    for (size_t i = 0; i < wf->ntriggers; i++) {
+        fl_metrics_event_type_allow(wf->triggers[i]);
+    }
+    for (size_t s = 0; s < wf->nstates; s++) {
+        for (size_t t = 0; t < wf->states[s].transitions.count; t++) {
+            fl_metrics_event_type_allow(wf->states[s].transitions.items[t].event);
+        }
+    }
+    for (size_t t = 0; t < wf->any_state.count; t++) {
+        fl_metrics_event_type_allow(wf->any_state.items[t].event);
+    }
+}
+
 void fl_registry_add_take(fl_registry *r, const char *tenant, bool shipped, const char *source,
                           fl_workflow *wf)
 {
@@ -92,6 +122,7 @@ void fl_registry_add_take(fl_registry *r, const char *tenant, bool shipped, cons
         r->cap = r->cap ? 2 * r->cap : 16;
         r->items = fl_xrealloc(r->items, r->cap * sizeof(*r->items));
     }
+    allow_event_types(wf);
     e = &r->items[r->count++];
     e->tenant = fl_xstrdup(tenant);
     e->shipped = shipped;
@@ -186,43 +217,39 @@ bool fl_registry_may_refresh(fl_registry *r, const char *tenant, const char *typ
     return true;
 }
 
+static seen_count *seen_find(const fl_registry *r, const char *tenant)
+{
+    for (size_t i = 0; i < r->nseen; i++) {
+        if (strcmp(r->seen[i].tenant, tenant) == 0) {
+            return &r->seen[i];
+        }
+    }
+    return NULL;
+}
+
+bool fl_registry_is_stale(const fl_registry *r, const char *tenant, int64_t stored)
+{
+    const seen_count *s = seen_find(r, tenant);
+
+    return !s || s->count != stored;
+}
+
+void fl_registry_set_seen(fl_registry *r, const char *tenant, int64_t stored)
+{
+    seen_count *s = seen_find(r, tenant);
+
+    if (!s) {
+        if (r->nseen == r->cseen) {
+            r->cseen = r->cseen ? 2 * r->cseen : 16;
+            r->seen = fl_xrealloc(r->seen, r->cseen * sizeof(*r->seen));
+        }
+        s = &r->seen[r->nseen++];
+        s->tenant = fl_xstrdup(tenant);
+    }
+    s->count = stored;
+}
+
 /* ---- loading --------------------------------------------------------------------------- */
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The *.yaml files of dir, sorted (the order problems are reported in).
- * Ownership: *out and its strings are owned by the caller. Errors: FL_ENOTFOUND. */
-static fl_rc list_yaml(const char *dir, char ***out, size_t *n, fl_err *err)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t cap = 0;
-
-    *out = NULL;
-    *n = 0;
-    if (!d) {
-        return fl_err_set(err, FL_ENOTFOUND, "cannot open workflows directory \"%s\"", dir);
-    }
-    for (de = readdir(d); de; de = readdir(d)) {
-        size_t len = strlen(de->d_name);
-        if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") != 0 || de->d_name[0] == '.') {
-            continue;
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            *out = fl_xrealloc(*out, cap * sizeof(**out));
-        }
-        (*out)[(*n)++] = fl_xasprintf("%s/%s", dir, de->d_name);
-    }
-    closedir(d);
-    if (*n) {
-        qsort(*out, *n, sizeof(**out), cmp_str);
-    }
-    return FL_OK;
-}
 
 /* Reads and parses one file; problems go to diags. Ownership: *wf and *text are owned by
  * the caller on FL_OK. */
@@ -248,16 +275,6 @@ out:
     return rc;
 }
 
-static void log_problems(const fl_diags *d)
-{
-    char line[512];
-
-    for (size_t i = 0; i < d->count; i++) {
-        fl_diags_format(d, i, line, sizeof(line));
-        fl_log(FL_ERROR, "registry.invalid", FL_STR("problem", line));
-    }
-}
-
 fl_rc fl_registry_load_dir(fl_registry *r, const char *dir, fl_err *err)
 {
     char **paths = NULL, **texts = NULL;
@@ -267,7 +284,7 @@ fl_rc fl_registry_load_dir(fl_registry *r, const char *dir, fl_err *err)
     fl_rc rc;
 
     fl_diags_init(&d, MAX_PROBLEMS);
-    rc = list_yaml(dir, &paths, &n, err);
+    rc = fl_yaml_dir_list(dir, "workflows", &paths, &n, err);
     if (rc != FL_OK) {
         goto out;
     }
@@ -279,7 +296,7 @@ fl_rc fl_registry_load_dir(fl_registry *r, const char *dir, fl_err *err)
     fl_workflow_check_set(wfs, ok, &d);
     if (d.count || d.dropped) {
         fl_diags_sort(&d);
-        log_problems(&d);
+        fl_yaml_dir_log_problems(&d, "registry.invalid");
         rc = fl_err_set(err, FL_EINVAL, "%zu problems in the workflows of \"%s\"",
                         d.count + d.dropped, dir);
         goto out;

@@ -60,6 +60,14 @@ const fl_workflow *fl_registry_scheduled(const fl_registry *r, const char *tenan
  * once per type per second. */
 bool fl_registry_may_refresh(fl_registry *r, const char *tenant, const char *type, int64_t now_ms);
 
+/* The "in effect once its PUT returned" rule (ARCHITECTURE.md section 2): the engine
+ * counts each tenant's stored definitions once per batch (fl_store_definitions_count)
+ * and re-reads a tenant whose count differs from the one noted when it was last read
+ * (or that was never read). is_stale answers that; set_seen notes the count after a
+ * successful fl_registry_refresh. */
+bool fl_registry_is_stale(const fl_registry *r, const char *tenant, int64_t stored);
+void fl_registry_set_seen(fl_registry *r, const char *tenant, int64_t stored);
+
 /* Saves the shipped definitions through the store (tenant "system", shipped) and
  * upserts a schedules row for each one with a `schedule:` (next_at = now_ms + every, or
  * the next cron time; an existing row keeps its next_at). Errors: as the store's. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -35,7 +36,7 @@ static void header_set(fl_kafka_header *h, const char *name, const json_t *v)
 fl_rc fl_relay_headers_from_json(const char *json, bool has_payload, fl_kafka_header **out,
                                  size_t *count, fl_err *err)
 {
-    json_t *doc = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    json_t *doc = fl_json_from_pg(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     fl_kafka_header *h = NULL;
     const char *name;
     json_t *v;

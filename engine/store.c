@@ -9,6 +9,7 @@
  * Thread-safety: see engine/store.h; each call borrows its own pooled connection. */
 #include "engine/store_int.h"
 
+#include "core/json.h"
 #include "core/mem.h"
 
 #include <stdio.h>
@@ -174,6 +175,37 @@ void fl_store_definitions_deinit(fl_store_definitions *defs)
     memset(defs, 0, sizeof(*defs));
 }
 
+/* One count per tenant by the primary key's index; the list is one jsonb parameter. */
+static const char sql_definitions_count[] =
+    "SELECT t.ord - 1, (SELECT count(*) FROM definitions d WHERE d.tenant = t.v) "
+    "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS t(v, ord) ORDER BY t.ord";
+
+fl_rc fl_store_definitions_count(fl_store *st, const char *const *tenants, size_t n,
+                                 int64_t *counts_out, fl_err *err)
+{
+    json_t *list = json_array();
+    char *p[1] = {NULL};
+    fl_pg_rows *rows = NULL;
+    fl_rc rc;
+
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(list, json_string(tenants[i]));
+        counts_out[i] = 0;
+    }
+    p[0] = json_dumps(list, JSON_COMPACT);
+    rc = exec1(st, sql_definitions_count, 1, (const char *const *)p, &rows, err);
+    for (size_t r = 0; rc == FL_OK && r < fl_pg_rows_count(rows); r++) {
+        size_t i = (size_t)strtoull(fl_pg_rows_get(rows, r, 0), NULL, 10);
+        if (i < n) {
+            counts_out[i] = strtoll(fl_pg_rows_get(rows, r, 1), NULL, 10);
+        }
+    }
+    fl_pg_rows_free(rows);
+    free(p[0]);
+    json_decref(list);
+    return rc;
+}
+
 /* ---- instances ------------------------------------------------------------------------ */
 
 static const char sql_instances_load[] =
@@ -187,7 +219,7 @@ static json_t *parse_col(const fl_pg_rows *rows, size_t r, int col)
 {
     const char *s = fl_pg_rows_get(rows, r, col);
 
-    return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+    return s ? fl_json_from_pg(s, JSON_DECODE_ANY, NULL) : NULL;
 }
 
 /* The row in fl_instance_to_json's form: the columns plus the machine's own fields. */

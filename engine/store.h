@@ -90,6 +90,13 @@ fl_rc fl_store_definitions_list(fl_store *st, const char *tenant, fl_store_defin
                                 fl_err *err);
 void fl_store_definitions_deinit(fl_store_definitions *defs);
 
+/* How many definitions each of tenants[0..n) has stored (shipped ones are stored under
+ * the system tenant): definitions are only ever added, so a count that moved means new
+ * ones to read (the engine's "in effect once its PUT returned" check, one query a batch).
+ * Ownership: counts_out has n elements, owned by the caller. Errors: FL_EUNAVAIL, FL_EIO. */
+fl_rc fl_store_definitions_count(fl_store *st, const char *const *tenants, size_t n,
+                                 int64_t *counts_out, fl_err *err);
+
 /* One `schedule:` of a definition: cron XOR every_ms. */
 typedef struct fl_store_schedule {
     const char *tenant;
@@ -237,5 +244,30 @@ fl_rc fl_store_batch_commit(fl_store *st, fl_store_batch *b, fl_err *err);
 /* A dead letter alone: the row and its outbox row in one transaction.
  * Errors: FL_EUNAVAIL, FL_EIO. */
 fl_rc fl_store_dead_letter_add(fl_store *st, const fl_store_dead_letter *dl, fl_err *err);
+
+/* ---- the benchmark's yardstick (engine/store_script.c) -------------------------------- */
+
+/* A linear workflow as the engine writes it: an instance starts in s1 on start_type and
+ * each next_type event moves it on (s1 -> s2 -> ... -> final state "done"), so it makes
+ * `steps` transitions. */
+typedef struct fl_store_script_opts {
+    int batch_size;         /* transitions per transaction: engine.batch_size */
+    int steps;              /* transitions per instance, 2 .. 64 */
+    const char *tenant;     /* of the events and instances */
+    const char *workflow;   /* the definition's name (version 1) */
+    const char *source;     /* ce_source of the events: the inbox rows */
+    const char *topic;      /* the workflow-events topic: the lifecycle outbox rows */
+    const char *start_type; /* the event type that starts an instance */
+    const char *next_type;  /* the event type of every later step */
+} fl_store_script_opts;
+
+/* Formats a pgbench script (run with -M prepared) whose every transaction is ONE pipeline
+ * of the statements the engine's batch sends for batch_size / steps instances of the
+ * workflow above, each through all its steps: the same SQL text (store_pipe.c), the same
+ * order and parameter sizes. It is the baseline of the engine benchmark (issue 8, S2), so
+ * a change to the engine's SQL changes its yardstick too.
+ * Ownership: *out is owned by the caller (free()). Errors: FL_EINVAL (a bound or a name
+ * outside [A-Za-z0-9_.-]). */
+fl_rc fl_store_script_format(const fl_store_script_opts *opts, char **out, fl_err *err);
 
 #endif

@@ -69,6 +69,10 @@ struct fl_store {
     size_t next_evict;                                /* guarded by mu */
 };
 
+/* The SQL text of one hot-path statement, exactly as it is prepared (store_pipe.c), so
+ * that engine/store_script.c writes out the very statements the engine runs. */
+const char *fl_store__sql(fl_store_stmt stmt);
+
 /* Queues one statement. Ownership: takes params[0 .. n) (owned strings or NULL). */
 void fl_store__op_add_take(fl_store_batch *b, fl_store_stmt stmt, int n, char **params);
 

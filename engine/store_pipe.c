@@ -37,7 +37,9 @@ static const char sql_instance_insert[] =
 
 static const char sql_instance_update[] =
     "WITH u AS (UPDATE instances SET state = $3, status = $4, context = $5, usage = $6, "
-    "machine = $7, row_version = row_version + 1, updated_at = now() "
+    "machine = $7, row_version = row_version + 1, updated_at = now(), "
+    /* set once, when the instance finishes (006_instances_hot.sql) */
+    "finished_at = CASE WHEN $4 = 'running' THEN NULL ELSE coalesce(finished_at, now()) END "
     "WHERE id = $1 AND row_version = $2 RETURNING 1) "
     "SELECT flowd_expect_one((SELECT count(*) FROM u), 'stale row version')";
 
@@ -106,6 +108,12 @@ static const stmt_def stmts[FL_STORE_NSTMTS] = {
     [FL_STORE_NOTIFY] = {"flowd_notify", sql_notify},
     [FL_STORE_DEAD_LETTER] = {"flowd_dead_letter", sql_dead_letter},
 };
+
+const char *fl_store__sql(fl_store_stmt stmt)
+{
+    fl_assert((unsigned)stmt < FL_STORE_NSTMTS);
+    return stmts[stmt].sql;
+}
 
 /* ---- sessions with prepared statements ------------------------------------------------ */
 

@@ -13,6 +13,7 @@
 #include "engine/store_int.h"
 
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,9 @@ static void history_write(const step_ctx *c, const fl_effect *hist)
     p[7] = fl_store__json(sum);
     json_decref(sum);
     fl_store__op_add_take(c->b, FL_STORE_HISTORY, 8, p);
+    fl_metrics_engine_transition(c->step->wf->name, field_str(hist->data, "from"),
+                                 field_str(hist->data, "to"), c->step->event->time,
+                                 c->step->now_ms);
 }
 
 /* An outbox row produced by the step: id `<prefix>:<instance>/<seq>/<effect index>`. */
@@ -291,6 +295,9 @@ static fl_rc effect_write(const step_ctx *c, size_t i, fl_err *err)
                         field_str(fx->data, "to"));
         return FL_OK;
     case FL_EFFECT_FINISHED:
+        fl_metrics_workflow_completed(c->step->wf->name, field_str(fx->data, "status")
+                                                             ? field_str(fx->data, "status")
+                                                             : "completed");
         lifecycle_write(c, i,
                         field_str(fx->data, "status") ? field_str(fx->data, "status") : "completed",
                         NULL, NULL);

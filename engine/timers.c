@@ -38,6 +38,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "engine/machine.h"
 
 #define SOURCE         "flowd" /* ce_source of every event flowd produces (the store's too) */
@@ -70,11 +71,14 @@ static const char sql_fire_timers[] =
     "WITH due AS (SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= now() "
     "             ORDER BY due_at LIMIT $5::int FOR UPDATE SKIP LOCKED), "
     "fired AS (UPDATE timers t SET fired_at = now() FROM due WHERE t.id = due.id "
-    "          RETURNING t.id, t.tenant, t.key, t.due_at) "
-    "INSERT INTO outbox (id, tenant, aggregatetype, aggregateid, type, payload, headers) "
+    "          RETURNING t.id, t.tenant, t.key, t.due_at, t.workflow), "
+    "ins AS (INSERT INTO outbox (id, tenant, aggregatetype, aggregateid, type, payload, headers) "
     "SELECT 'timer:' || id, tenant, $1::text, key, $3::text, jsonb_build_object('timer', "
-    "id), " HEADERS_SQL("'timer:' || id", "key",
-                        "tenant") " FROM fired ORDER BY due_at, id RETURNING seq";
+    "id), " HEADERS_SQL(
+        "'timer:' || id", "key",
+        "tenant") " FROM fired ORDER BY due_at, id RETURNING seq) "
+                  /* one row per fired timer, for flowd_timer_lateness_seconds */
+                  "SELECT workflow, extract(epoch FROM now() - due_at)::float8 FROM fired";
 
 /* Times as Unix ms, so C computes the next one without parsing timestamps. */
 static const char sql_claim_schedules[] =
@@ -117,6 +121,10 @@ static fl_rc fire_timers(fl_timers *t, fl_pg_conn *conn, const char *now, size_t
     snprintf(limit, sizeof(limit), "%d", t->cfg->workers.timers_batch_size);
     rc = run_sql(t, conn, sql_fire_timers, 5, p, &rows, err);
     *count_out = rc == FL_OK ? fl_pg_rows_count(rows) : 0;
+    for (size_t i = 0; i < *count_out; i++) {
+        fl_metrics_timer_fired(fl_pg_rows_get(rows, i, 0),
+                               strtod(fl_pg_rows_get(rows, i, 1), NULL));
+    }
     fl_pg_rows_free(rows);
     return rc;
 }

@@ -163,6 +163,12 @@ fl_rc fl_workflow_load(const char *path, const fl_workflow_limits *lim, fl_workf
  * and a `start:` whose workflow is a constant names one of them. Errors: FL_EINVAL. */
 fl_rc fl_workflow_check_set(fl_workflow *const *wfs, size_t n, fl_diags *diags);
 
+/* A copy of a definition's text whose top-level `version:` value says `version`, every
+ * other byte unchanged (comments and layout kept): the API stores versions it numbers.
+ * Ownership: *out is owned by the caller (free()), NUL-terminated; NULL unless FL_OK.
+ * Errors: FL_EINVAL (no top-level `version:` scalar). */
+fl_rc fl_workflow_set_version(const char *text, size_t len, int version, char **out, fl_err *err);
+
 void fl_workflow_free(fl_workflow *wf); /* NULL-safe */
 
 /* Lookups. Return -1 when there is no such state. */

@@ -29,6 +29,14 @@ static const char *const http_required[] = {"method", "url", NULL};
 static const char *const purge_with[] = {"conversations_idle_for",  "instances_finished_for",
                                          "inbox_older_than",        "outbox_published_older_than",
                                          "dead_letters_older_than", NULL};
+static const char *const dir_search_with[] = {
+    "q", "category", "city", "min_rating", "max_price_level", "limit", NULL};
+static const char *const biz_update_with[] = {
+    "business_id", "description", "phone",    "address",         "city", "hours",
+    "price_level", "rating",      "services", "remove_services", NULL};
+static const char *const biz_update_required[] = {"business_id", NULL};
+static const char *const mem_search_with[] = {"user_id", "q", "limit", NULL};
+static const char *const mem_search_required[] = {"user_id", NULL};
 static const char *const none[] = {NULL};
 
 /* The known calls: name -> the `with` fields it takes. */
@@ -41,6 +49,10 @@ static const struct call_spec {
     {"llm", llm_with, none, false},
     {"http", http_with, http_required, false},
     {"flowd.purge", purge_with, none, true},
+    /* engine/activities_directory.c */
+    {"flowd.directory.search", dir_search_with, none, false},
+    {"flowd.business.update", biz_update_with, biz_update_required, false},
+    {"flowd.memory.search", mem_search_with, mem_search_required, false},
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -260,7 +272,10 @@ static void call_action(fl_wf_ctx *c, const fl_yn *n, const fl_yn *v, fl_action 
     }
     spec = name ? find_call(name) : NULL;
     if (name && !spec) {
-        fl_wf__error(c, v->pos, "unknown call \"%s\" (known: llm, http, flowd.purge)", name);
+        fl_wf__error(c, v->pos,
+                     "unknown call \"%s\" (known: llm, http, flowd.purge, "
+                     "flowd.directory.search, flowd.business.update, flowd.memory.search)",
+                     name);
     }
     if (spec) {
         a->call = fl_xstrdup(name);

@@ -1,10 +1,11 @@
 /* engine/workflow_int.h -- private to the workflow loader (engine/workflow*.c).
  *
  * Loading happens in three passes, each in its own file:
- *   1. workflow_yaml.c turns libyaml events into a small tree of fl_yn nodes, each with
- *      its line:col. This is where the caps live (size, depth, nodes with aliases
- *      expanded) and where duplicate keys are found. A YAML syntax error ends this pass:
- *      libyaml cannot resume after one, so it is the only problem reported then.
+ *   1. workflow_yaml.c turns the text into a tree of fl_yn nodes, each with its line:col
+ *      (engine/yaml_tree.c, shared with the agent profile loader). This is where the caps
+ *      live (size, depth, nodes with aliases expanded) and where duplicate keys are found.
+ *      A YAML syntax error ends this pass: libyaml cannot resume after one, so it is the
+ *      only problem reported then.
  *   2. workflow_build.c / workflow_action.c walk that tree into the fl_workflow model.
  *      Every problem is added to the diags and the walk goes on (a broken part is left
  *      empty), so one run reports everything.
@@ -21,24 +22,7 @@
 
 #include "core/diag.h"
 #include "engine/workflow.h"
-
-typedef enum fl_yn_kind { FL_YN_SCALAR, FL_YN_MAP, FL_YN_SEQ } fl_yn_kind;
-
-/* A YAML node. Nodes live in the context's arena: an alias simply points at the anchored
- * node again, so nothing is copied and the arena frees everything once. */
-typedef struct fl_yn {
-    fl_yn_kind kind;
-    fl_pos pos;
-    char *value;          /* scalar text (NUL-terminated; may hold NULs, see len) */
-    size_t len;           /* scalar length in bytes */
-    bool plain;           /* a plain scalar: resolves to null/bool/number; else a string */
-    unsigned val_col;     /* column of value[0] in the source when the text maps 1:1, else 0 */
-    struct fl_yn **items; /* MAP: key, value, key, value...; SEQ: the items */
-    size_t n;             /* MAP: number of pairs; SEQ: number of items */
-    size_t cap;
-    size_t weight; /* nodes in this subtree, aliases expanded */
-    int height;    /* nesting levels in this subtree */
-} fl_yn;
+#include "engine/yaml_tree.h"
 
 typedef struct fl_wf_ctx {
     const char *path;
@@ -47,8 +31,7 @@ typedef struct fl_wf_ctx {
     const fl_workflow_limits *lim;
     fl_diags *diags;
     size_t diags_at_start; /* count + dropped when this parse began */
-    fl_yn **arena;
-    size_t narena, carena;
+    fl_yaml_tree tree;     /* owns every fl_yn of this parse */
     fl_workflow *wf;
     bool unresolved;    /* a `to:` or `initial` names no state: graph checks would only echo it */
     fl_pos initial_pos; /* of the `initial:` value */

@@ -13,18 +13,18 @@ if ! command -v clang >/dev/null; then
     apt-get install -y -q clang >/dev/null
   fi
 fi
-make --no-print-directory build/gen/migrations.c
-pkgs=(libpq jansson yaml-0.1 rdkafka libcurl lua5.4)
+make --no-print-directory build/gen/migrations.c build/gen/openapi.c
+pkgs=(libpq jansson yaml-0.1 rdkafka libcurl lua5.4 libcrypto)
 read -ra cflags <<<"$(pkg-config --cflags "${pkgs[@]}")"
 read -ra libs <<<"$(pkg-config --libs "${pkgs[@]}")"
 shopt -s nullglob
-lib_src=(core/*.c api/*.c engine/*.c consumers/*.c)
+lib_src=(core/*.c api/*.c engine/*.c engine/*/*.c consumers/*.c)
 mkdir -p var/fuzz/crashes build/fuzz
 for src in "$@"; do
   target=$(basename "$src" .c)
   corpus=tests/fuzz/corpus/${target#fuzz_}
   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Ibuild/gen \
-    "${cflags[@]}" -o "build/fuzz/$target" "$src" "${lib_src[@]}" build/gen/migrations.c \
+    "${cflags[@]}" -o "build/fuzz/$target" "$src" "${lib_src[@]}" build/gen/migrations.c build/gen/openapi.c \
     "${libs[@]}" -lcivetweb -lpthread -lm
   mkdir -p "var/fuzz/$target"
   "build/fuzz/$target" -max_total_time="$seconds" -artifact_prefix=var/fuzz/crashes/ \

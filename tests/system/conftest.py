@@ -14,25 +14,11 @@ import psycopg
 import pytest
 import requests
 
+from stack_common import free_port, read_env_file  # noqa: F401 (tests import them from here)
+
 ROOT = Path(__file__).resolve().parents[2]
 FLOWD = ROOT / "build" / "flowd"
 STACK = ROOT / "deploy" / "local"
-
-
-def read_env_file(path):
-    """stack.env is KEY='value' lines written by stack.sh."""
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            env[key] = value.strip("'")
-    return env
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port):
@@ -183,3 +169,24 @@ def wait_ready(f, timeout=60):
         except requests.ConnectionError:
             return False
     wait_for(ready, timeout, what=f"{f.url}/readyz to answer 200")
+
+
+# ---- API keys (the `flowd keys create` contract) ---------------------------------------
+
+def create_api_key(f, tenant, scopes="read,write", name="test"):
+    """A new API key for `tenant` made with the CLI against f's configuration (f: a Flowd
+    whose database is migrated). Returns the key text (`fk_<id>_<secret>`)."""
+    r = f.run("keys", "create", "--tenant", tenant, "--name", name, "--scopes", scopes)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def bearer(key):
+    """Request headers that authenticate with `key`."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def api_key():
+    """api_key(f, tenant, scopes="read,write", name="test") -> key text; see create_api_key."""
+    return create_api_key

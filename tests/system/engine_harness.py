@@ -27,24 +27,12 @@ import yaml
 from confluent_kafka import Consumer, KafkaError, Producer as KProducer, TopicPartition
 
 from conftest import FLOWD, ROOT, free_port, port_open, wait_for
+from stack_common import TOPICS
 
 TEST_WORKFLOWS = Path(__file__).resolve().parent / "workflows"
 SHIPPED_WORKFLOWS = ROOT / "workflows"
 SOURCE = "flowd-system-test"
 
-# topics.* setting -> default topic name (README's configuration table)
-TOPICS = {
-    "conversation_events": "conversation.events",
-    "flowd_events": "flowd.events",
-    "appointment_events": "appointment.events",
-    "order_events": "order.events",
-    "internal": "flowd.internal",
-    "ai_responses": "ai.responses",
-    "workflow_events": "workflow.events",
-    "business_analytics": "business.analytics",
-    "system_monitoring": "system.monitoring",
-    "dead_letter": "dead.letter.queue",
-}
 ENGINE_INPUTS = ["conversation_events", "flowd_events", "appointment_events", "order_events",
                  "internal"]
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The system tests: a real PostgreSQL and a real Kafka broker started for this run under
-# var/test on free ports, pytest against them, and the stack torn down whatever happens.
+# var/test (or $FLOWD_TEST_VAR, so several runs can share a machine) on free ports, pytest
+# against them, and the stack torn down whatever happens.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT" || exit 1
 
-export FLOWD_VAR="$ROOT/var/test"
+export FLOWD_VAR="${FLOWD_TEST_VAR:-$ROOT/var/test}"
 export FLOWD_TEST_VAR="$FLOWD_VAR"
 # never reuse a developer's stack ports or a stale test stack
 unset FLOWD_PG_PORT FLOWD_KAFKA_PORT FLOWD_HTTP_PORT
@@ -25,7 +26,12 @@ if ! deploy/local/stack.sh start; then
 fi
 
 junit="$FLOWD_VAR/junit.xml"
-.venv/bin/python -m pytest tests/system -p no:cacheprovider -q -ra --junitxml="$junit" "$@"
+# the whole suite unless the arguments name test files or directories themselves
+targets=(tests/system)
+for arg in "$@"; do
+  [[ "$arg" == tests/* ]] && targets=()
+done
+.venv/bin/python -m pytest "${targets[@]}" -p no:cacheprovider -q -ra --junitxml="$junit" "$@"
 status=$?
 if [ -f "$junit" ] && [ -n "${FLOWD_COUNTS:-}" ]; then
   .venv/bin/python - "$junit" >>"$FLOWD_COUNTS" <<'PY'

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,7 +110,8 @@ static void test_llm_local_json_object(void **state)
     assert_string_equal(json_string_value(json_object_get(r, "agent")), "restaurant_food");
     assert_true(json_number_value(json_object_get(r, "confidence")) > 0.5);
     assert_true(json_is_object(json_object_get(r, "slots")));
-    assert_string_equal(json_string_value(json_object_get(r, "action")), "answer");
+    /* the pizza is the order's item: complete, so the proposal asks to confirm it */
+    assert_string_equal(json_string_value(json_object_get(r, "action")), "place_order");
     assert_true(json_is_string(json_object_get(r, "reply")));
     json_decref(r);
     json_decref(u);
@@ -118,6 +120,108 @@ static void test_llm_local_json_object(void **state)
     assert_true(json_number_value(json_object_get(r, "confidence")) < 0.5);
     json_decref(r);
     json_decref(u);
+}
+
+/* The booking flow's prompts: markers on lines of their own. */
+#define NOW_LINE "Now: 2026-01-05T10:00:01.000Z\n"
+
+static json_t *gather(const char *intent, const char *details, const char *message)
+{
+    char *prompt = NULL;
+    json_t *args, *r, *u;
+    fl_err err = {0};
+
+    assert_true(asprintf(&prompt, NOW_LINE "Intent: %s\nDetails: %s\nMessage: %s", intent, details,
+                         message) > 0);
+    args = json_pack("{s:b, s:s}", "json", 1, "prompt", prompt);
+    assert_int_equal(fl_llm_local_complete(args, &r, &u, &err), FL_OK);
+    json_decref(args);
+    json_decref(u);
+    free(prompt);
+    return r;
+}
+
+static const char *slot(const json_t *r, const char *name)
+{
+    return json_string_value(json_object_get(json_object_get(r, "slots"), name));
+}
+
+static void test_llm_local_extracts_booking_slots(void **state)
+{
+    json_t *r;
+
+    (void)state;
+    r = gather("", "{}", "I'd like to book a haircut tomorrow at 3pm for 2 people");
+    assert_string_equal(json_string_value(json_object_get(r, "intent")), "book_appointment");
+    assert_string_equal(json_string_value(json_object_get(r, "agent")), "beauty_salon");
+    assert_string_equal(slot(r, "service"), "haircut");
+    assert_string_equal(slot(r, "date"), "2026-01-06");
+    assert_string_equal(slot(r, "time"), "15:00");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "slots"), "party_size")),
+                     2);
+    assert_true(json_is_true(json_object_get(r, "complete")));
+    assert_string_equal(json_string_value(json_object_get(r, "action")), "book_appointment");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "input"), "slot")),
+                        "2026-01-06T15:00:00Z");
+    json_decref(r);
+}
+
+static void test_llm_local_asks_one_missing_slot_at_a_time(void **state)
+{
+    json_t *r;
+
+    (void)state;
+    r = gather("", "{}", "book a table for four");
+    assert_false(json_is_true(json_object_get(r, "complete")));
+    assert_string_equal(json_string_value(json_object_get(r, "missing")), "date");
+    assert_string_equal(json_string_value(json_object_get(r, "question")),
+                        "Which day would suit you?");
+    json_decref(r);
+    /* the answer keeps the intent and the details known so far */
+    r = gather("book_appointment", "{\"service\":\"table\",\"party_size\":4}", "on friday");
+    assert_string_equal(json_string_value(json_object_get(r, "intent")), "book_appointment");
+    assert_string_equal(slot(r, "date"), "2026-01-09"); /* 2026-01-05 is a monday */
+    assert_string_equal(json_string_value(json_object_get(r, "missing")), "time");
+    json_decref(r);
+    r = gather("book_appointment",
+               "{\"service\":\"table\",\"party_size\":4,\"date\":\"2026-01-09\"}", "at 19:30");
+    assert_true(json_is_true(json_object_get(r, "complete")));
+    assert_string_equal(slot(r, "time"), "19:30");
+    json_decref(r);
+}
+
+static void test_llm_local_items_search_update_and_yes_no(void **state)
+{
+    json_t *r, *items;
+
+    (void)state;
+    r = gather("", "{}", "I want to order 2 pizzas and a salad");
+    items = json_object_get(json_object_get(r, "slots"), "items");
+    assert_int_equal(json_array_size(items), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(items, 0), "quantity")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "name")),
+                        "salad");
+    json_decref(r);
+    r = gather("", "{}", "find the cheapest pizza place");
+    assert_string_equal(json_string_value(json_object_get(r, "intent")), "search_businesses");
+    assert_string_equal(json_string_value(json_object_get(r, "agent")), "restaurant_food");
+    assert_string_equal(slot(r, "q"), "pizza");
+    json_decref(r);
+    r = gather("", "{}", "Set our hours to 09:00-18:00 on weekdays");
+    assert_string_equal(json_string_value(json_object_get(r, "intent")), "update_business");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(r, "slots"), "hours"), "friday"),
+            "close")),
+        "18:00");
+    assert_null(json_object_get(json_object_get(json_object_get(r, "slots"), "hours"), "sunday"));
+    json_decref(r);
+    r = gather("", "{}", "Yes please");
+    assert_true(json_is_true(json_object_get(r, "confirm")));
+    json_decref(r);
+    r = gather("", "{}", "no, wrong day");
+    assert_true(json_is_false(json_object_get(r, "confirm")));
+    json_decref(r);
 }
 
 static void test_llm_local_without_input_fails(void **state)
@@ -143,6 +247,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_llm_local_max_tokens_caps_reply),
         cmocka_unit_test(test_llm_local_long_input_is_cut_in_the_excerpt),
         cmocka_unit_test(test_llm_local_json_object),
+        cmocka_unit_test(test_llm_local_extracts_booking_slots),
+        cmocka_unit_test(test_llm_local_asks_one_missing_slot_at_a_time),
+        cmocka_unit_test(test_llm_local_items_search_update_and_yes_no),
         cmocka_unit_test(test_llm_local_without_input_fails),
     };
 

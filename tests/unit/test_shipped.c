@@ -51,8 +51,9 @@ static void test_shipped_appointment_reminder_and_follow_up(void **state)
     load_shipped(&h, APPOINTMENT);
     begin(&h, "appointment.requested", REQUEST, NOW);
     assert_at(&h, "requested", FL_STATUS_RUNNING);
-    assert_ctx(&h, "{\"contact\":\"ada@example.com\",\"customer\":\"Ada\",\"reminders\":0,"
-                   "\"service\":\"haircut\"}");
+    assert_ctx(&h, "{\"business_id\":null,\"confirmed\":false,\"contact\":\"ada@example.com\","
+                   "\"conversation\":null,\"customer\":\"Ada\",\"party_size\":null,"
+                   "\"reminders\":0,\"service\":\"haircut\",\"slot\":null}");
     assert_effect(&h, FL_EFFECT_EMIT, 0,
                   "{'data':{'customer':'Ada','service':'haircut'},'subject':'k1',"
                   "'type':'appointment.pending'}");
@@ -203,12 +204,36 @@ static void test_shipped_appointment_started_as_child(void **state)
     load_shipped(&h, APPOINTMENT);
     begin(&h, FL_EVENT_INSTANCE_START, "{'customer':'Bo','service':'massage'}", NOW);
     assert_at(&h, "requested", FL_STATUS_RUNNING);
-    assert_ctx(&h, "{\"contact\":null,\"customer\":\"Bo\",\"reminders\":0,"
-                   "\"service\":\"massage\"}");
+    assert_ctx(&h, "{\"business_id\":null,\"confirmed\":false,\"contact\":null,"
+                   "\"conversation\":null,\"customer\":\"Bo\",\"party_size\":null,"
+                   "\"reminders\":0,\"service\":\"massage\",\"slot\":null}");
     done(&h);
     /* an input of null (the model proposed none) must not fail the step */
     load_shipped(&h, APPOINTMENT);
     begin(&h, FL_EVENT_INSTANCE_START, NULL, NOW);
+    assert_at(&h, "requested", FL_STATUS_RUNNING);
+    done(&h);
+}
+
+/* A conversation's child whose user already said yes: confirmed in its first step. */
+static void test_shipped_appointment_confirmed_at_the_source(void **state)
+{
+    harness h;
+
+    (void)state;
+    load_shipped(&h, APPOINTMENT);
+    begin(&h, FL_EVENT_INSTANCE_START,
+          "{'customer':'Bo','service':'haircut','slot':'2026-01-09T15:00:00Z','confirmed':true,"
+          "'party_size':2,'conversation':'c1'}",
+          NOW);
+    assert_at(&h, "confirmed", FL_STATUS_RUNNING);
+    assert_field(&h, "slot", "\"2026-01-09T15:00:00Z\"");
+    assert_field(&h, "party_size", "2");
+    done(&h);
+    /* confirmed without a slot is useless for the reminder: it waits as any request */
+    load_shipped(&h, APPOINTMENT);
+    begin(&h, FL_EVENT_INSTANCE_START, "{'customer':'Bo','service':'haircut','confirmed':true}",
+          NOW);
     assert_at(&h, "requested", FL_STATUS_RUNNING);
     done(&h);
 }
@@ -477,6 +502,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shipped_appointment_expires_after_48h_unconfirmed),
         cmocka_unit_test(test_shipped_appointment_llm_failure_fails),
         cmocka_unit_test(test_shipped_appointment_started_as_child),
+        cmocka_unit_test(test_shipped_appointment_confirmed_at_the_source),
         cmocka_unit_test(test_shipped_order_happy_path_to_closed),
         cmocka_unit_test(test_shipped_order_accepted_before_paid),
         cmocka_unit_test(test_shipped_order_payment_timeout_cancels_unpaid),

@@ -126,7 +126,7 @@ static void test_shipped_conversation_message_detects_intent(void **state)
                           "\"max_delay_ms\":10000},\"timeout_ms\":30000,\"with\":{\"agent\":"
                           "\"general_purpose\",\"json\":true,\"prompt\":\"Classify the user's "
                           "message.");
-    assert_in_effects(&h, "Known details: {}. Message: I need a dental cleaning\"}}");
+    assert_in_effects(&h, "Details: {}\\nMessage: I need a dental cleaning\"}}");
     complete_call(&h, "2/0", CLASSIFIED, T + 1000);
     assert_field(&h, "intent", "'book_appointment'");
     assert_effect(&h, FL_EFFECT_EMIT, 0,
@@ -137,8 +137,8 @@ static void test_shipped_conversation_message_detects_intent(void **state)
     assert_at(&h, "INFORMATION_GATHERING", FL_STATUS_RUNNING);
     assert_in_effects(&h, "\"activity\":\"i1/3/0\",\"call\":\"llm\"");
     assert_in_effects(&h, "\"into\":\"gathering\"");
-    assert_in_effects(&h, "Intent: book_appointment. Details so far: {}. New message: I need a "
-                          "dental cleaning.");
+    assert_in_effects(&h, "Intent: book_appointment\\nDetails: {}\\nMessage: I need a "
+                          "dental cleaning\"");
     done(&h);
 }
 
@@ -163,7 +163,7 @@ static void test_shipped_conversation_gathers_then_routes(void **state)
             T + 3000);
     assert_at(&h, "INFORMATION_GATHERING", FL_STATUS_RUNNING);
     assert_in_effects(&h, "\"activity\":\"i1/4/0\"");
-    assert_in_effects(&h, "Details so far: service=cleaning. New message: Tuesday.");
+    assert_in_effects(&h, "Details: service=cleaning\\nMessage: Tuesday\"");
     complete_call(&h, "4/0", GATHERED, T + 4000);
     /* routed to the classified agent (confidence 0.75), then processing with it */
     assert_effect(&h, FL_EFFECT_EMIT, 0,
@@ -176,8 +176,8 @@ static void test_shipped_conversation_gathers_then_routes(void **state)
                           "\"proposal\"");
     assert_in_effects(&h, "\"timeout_ms\":60000,\"with\":{\"agent\":\"booking_agent\",\"json\":"
                           "true,\"messages\":[{\"content\":\"Answer with JSON");
-    assert_in_effects(&h, "{\"content\":\"Intent book_appointment; details service=cleaning "
-                          "day=Tuesday\",\"role\":\"user\"}]}");
+    assert_in_effects(&h, "Intent: book_appointment\\nDetails: service=cleaning "
+                          "day=Tuesday\\nMessage: Tuesday\",\"role\":\"user\"}]}");
     done(&h);
 }
 
@@ -199,6 +199,8 @@ static void test_shipped_conversation_low_confidence_routes_to_general(void **st
     done(&h);
 }
 
+#define ANSWERED ",'result':'We open at 9.','usage':{'tokens_in':5,'tokens_out':4,'cost':0.001}"
+
 static void test_shipped_conversation_answer_completes(void **state)
 {
     harness h;
@@ -207,14 +209,21 @@ static void test_shipped_conversation_answer_completes(void **state)
     conversation_processing(&h);
     complete_call(&h, "5/0", ",'result':{'action':'answer','reply':'We open at 9.','input':{}}",
                   T + 3000);
+    /* an answer in words is its own call (a provider may stream it to SSE listeners) */
+    assert_at(&h, "ANSWERING", FL_STATUS_RUNNING);
+    assert_in_effects(&h, "\"activity\":\"i1/6/0\",\"call\":\"llm\",\"entry_seq\":6,\"into\":"
+                          "\"answer\"");
+    complete_call(&h, "6/0", ANSWERED, T + 3500);
     assert_at(&h, "COMPLETION", FL_STATUS_RUNNING);
-    assert_effect(&h, FL_EFFECT_REPLY, 0, "{'agent':'booking_agent','content':'We open at 9.'}");
+    assert_effect(&h, FL_EFFECT_REPLY, 0,
+                  "{'agent':'booking_agent','content':'We open at 9.','usage':{'cost':0.001,"
+                  "'tokens_in':5,'tokens_out':4}}");
     assert_effect(&h, FL_EFFECT_EMIT, 0,
                   "{'data':{'agent':'booking_agent','intent':'book_appointment'},'subject':'k1',"
                   "'topic':'ai.responses','type':'ai.turn.completed'}");
     assert_effect(&h, FL_EFFECT_TIMER_ARM, 0, /* idle for 30 minutes */
-                  "{'due_at_ms':1767609063000,'entry_seq':6,'timer':'i1/6/s1','transition':'s1'}");
-    assert_int_equal(1767609063000LL, T + 3000 + 30 * 60 * 1000);
+                  "{'due_at_ms':1767609063500,'entry_seq':7,'timer':'i1/7/s1','transition':'s1'}");
+    assert_int_equal(1767609063500LL, T + 3500 + 30 * 60 * 1000);
     /* the next request starts afresh */
     deliver(&h, "conversation.message.received", "{'content':'And a pizza','message_id':'m2'}",
             T + 4000);
@@ -222,12 +231,13 @@ static void test_shipped_conversation_answer_completes(void **state)
     assert_field(&h, "slots", "{}");
     assert_field(&h, "slots_json", "'{}'");
     assert_field(&h, "last_message_id", "'m2'");
-    assert_in_effects(&h, "\"activity\":\"i1/7/0\"");
+    assert_in_effects(&h, "\"activity\":\"i1/8/0\"");
     done(&h);
     /* or nobody writes again: the conversation closes */
     conversation_processing(&h);
     complete_call(&h, "5/0", ",'result':{'action':'answer','reply':'We open at 9.'}", T + 3000);
-    fire(&h, "6/s1", T + 3000 + 30 * 60 * 1000);
+    complete_call(&h, "6/0", ANSWERED, T + 3500);
+    fire(&h, "7/s1", T + 3500 + 30 * 60 * 1000);
     assert_at(&h, "ENDED", FL_STATUS_COMPLETED);
     done(&h);
 }
@@ -249,18 +259,23 @@ static void test_shipped_conversation_booking_starts_appointment(void **state)
     assert_effect(&h, FL_EFFECT_LOG, 0,
                   "{'level':'info','message':'starting book_appointment for message m1'}");
     assert_effect(&h, FL_EFFECT_CHILD_START, 0,
-                  "{'input':{'customer':'Ada','service':'cleaning','slot':'2026-01-07T15:00:00Z'},"
+                  "{'input':{'confirmed':true,'conversation':'k1','customer':'Ada',"
+                  "'service':'cleaning','slot':'2026-01-07T15:00:00Z'},"
                   "'key':'appointment-k1-m1','workflow':'appointment'}");
     assert_effect(&h, FL_EFFECT_REPLY, 0,
-                  "{'agent':'booking_agent','content':'Your appointment request has been sent.'}");
+                  "{'agent':'booking_agent','content':'Your cleaning is booked for "
+                  "2026-01-07T15:00:00Z.'}");
+    assert_field(&h, "appointment_key", "'appointment-k1-m1'");
     assert_at(&h, "COMPLETION", FL_STATUS_RUNNING);
     /* the child, started with that input, has what it needs */
     input = child_input(&h);
     load_shipped(&child, "workflows/appointment.yaml");
     assert_int_equal(start_at(&child, FL_EVENT_INSTANCE_START, input, NOW), FL_OK);
     free(input);
-    assert_at(&child, "requested", FL_STATUS_RUNNING);
+    /* the user's yes confirmed it: the child is booked at once */
+    assert_at(&child, "confirmed", FL_STATUS_RUNNING);
     assert_field(&child, "customer", "'Ada'");
+    assert_field(&child, "conversation", "'k1'");
     assert_field(&child, "service", "'cleaning'");
     done(&child);
     done(&h);
@@ -275,7 +290,8 @@ static void test_shipped_conversation_order_starts_order(void **state)
     conversation_confirmed(&h, ORDERING, "I confirm the order");
     assert_at(&h, "COMPLETION", FL_STATUS_RUNNING);
     assert_effect(&h, FL_EFFECT_CHILD_START, 0,
-                  "{'input':{'items':[{'qty':1,'sku':'pizza'}],'total':12},"
+                  "{'input':{'confirmed':true,'conversation':'k1','customer':'guest',"
+                  "'items':[{'qty':1,'sku':'pizza'}],'total':12},"
                   "'key':'order-k1-m1','workflow':'order'}");
     assert_effect(&h, FL_EFFECT_REPLY, 0,
                   "{'agent':'booking_agent','content':'Your order has been placed.'}");
@@ -300,7 +316,7 @@ static void test_shipped_conversation_confirmation_correction_and_timeout(void *
     assert_field(&h, "last_message_id", "'m2'");
     assert_int_equal(count_effects(&h, FL_EFFECT_CHILD_START), 0);
     assert_effect(&h, FL_EFFECT_TIMER_CANCEL, 0, "{'entry_seq':6}");
-    assert_in_effects(&h, "New message: No, make it Wednesday.");
+    assert_in_effects(&h, "Message: No, make it Wednesday\"");
     done(&h);
     /* no answer within the hour: nothing is booked */
     conversation_processing(&h);
@@ -351,18 +367,18 @@ static void test_shipped_conversation_confirmation_needs_a_real_yes(void **state
     }
 }
 
-static void test_shipped_conversation_unknown_action_recovers(void **state)
+static void test_shipped_conversation_unknown_action_is_answered(void **state)
 {
     harness h;
 
     (void)state;
-    conversation_confirmed(&h, ",'result':{'action':'send_flowers','reply':'Send roses?'}", "yes");
-    assert_at(&h, "ERROR_RECOVERY", FL_STATUS_RUNNING);
-    assert_field(&h, "last_error", "'unknown action'");
+    /* an action no workflow handles is never confirmed: the agent answers in words */
+    conversation_processing(&h);
+    complete_call(&h, "5/0", ",'result':{'action':'send_flowers','reply':'Send roses?'}", T + 3000);
+    assert_at(&h, "ANSWERING", FL_STATUS_RUNNING);
+    complete_call(&h, "6/0", ANSWERED, T + 3500);
+    assert_at(&h, "COMPLETION", FL_STATUS_RUNNING);
     assert_int_equal(count_effects(&h, FL_EFFECT_CHILD_START), 0);
-    assert_effect(&h, FL_EFFECT_REPLY, 0,
-                  "{'agent':'booking_agent','content':'Sorry, something went wrong on my side. "
-                  "Let me try again.'}");
     done(&h);
 }
 
@@ -545,7 +561,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shipped_conversation_order_starts_order),
         cmocka_unit_test(test_shipped_conversation_confirmation_correction_and_timeout),
         cmocka_unit_test(test_shipped_conversation_confirmation_needs_a_real_yes),
-        cmocka_unit_test(test_shipped_conversation_unknown_action_recovers),
+        cmocka_unit_test(test_shipped_conversation_unknown_action_is_answered),
         cmocka_unit_test(test_shipped_conversation_llm_failure_recovers),
         cmocka_unit_test(test_shipped_conversation_recover_strategies),
         cmocka_unit_test(test_shipped_conversation_new_message_makes_result_stale),

@@ -1,0 +1,96 @@
+"""S1 ingest: POST /api/v1/events accepted per second (1 KB body, binary-mode CloudEvent,
+key auth, 202 after Kafka's delivery report, 64 keep-alive connections) against the
+trivial civetweb handler of tests/bench/baseline_http.c with the same body, connections
+and civetweb options. Both maxima come from wrk (closed loop); each pair then runs
+tests/bench/loadgen.c open loop at 70 % of that pair's flowd maximum for the p99.
+
+flowd runs with `roles: api` only (nothing consumes the events; the engine would only
+compete for the CPUs), `api.rate_limit: 0`, default Kafka producer settings."""
+
+import uuid
+
+import httpload as H
+
+CE_TYPE = "bench.ingest"  # matches no routing rule: topics.flowd_events; no workflow
+
+
+class S1:
+    def __init__(self, stack, setup, build, seconds, latency_seconds, latency_share=0.7):
+        self.stack = stack
+        self.setup = setup
+        self.build = build
+        self.seconds = seconds
+        self.latency_seconds = latency_seconds
+        self.share = latency_share
+        self.body = setup.dir / "body.json"
+        self.db = None
+        self.flowd = None
+        self.key = None
+        self.headers = {}
+
+    def prepare(self):
+        self.setup.prepare()
+        self.body.write_bytes(H.body_bytes())
+        self.db = self.stack.create_db(self.setup.template)
+        self.flowd = H.flowd_api(self.setup, self.db, "api", f"s1-{uuid.uuid4().hex[:8]}")
+        self.key = H.api_key(self.setup, self.flowd.config)
+        self.flowd.start_ready()
+        self.headers = H.ce_headers(CE_TYPE, self.key)
+        return self
+
+    def close(self):
+        if self.flowd is not None:
+            self.flowd.stop()
+        if self.db is not None:
+            self.stack.drop_db(self.db)
+
+    def wrk_run(self, port):
+        tag = uuid.uuid4().hex[:8]
+        script = H.write_wrk_script(self.setup.dir / f"wrk-{tag}.lua", tag)
+        return H.wrk(port, self.seconds, script, self.body, self.headers)
+
+    def warm_up(self, baseline):
+        """One second of each, so neither side's first run pays for cold caches."""
+        keep, self.seconds = self.seconds, 1
+        try:
+            self.wrk_run(self.flowd.port)
+            self.wrk_run(baseline.port)
+        finally:
+            self.seconds = keep
+
+    def pair(self, baseline):
+        system = self.wrk_run(self.flowd.port)
+        self.check(system, "wrk against flowd")
+        base = self.wrk_run(baseline.port)
+        rate = self.share * system["accepted_per_s"]
+        lat = H.loadgen(self.build, self.flowd.port, rate, self.latency_seconds, self.body,
+                        self.headers, tag="l" + uuid.uuid4().hex[:8])
+        self.check_open(lat)
+        return {"system": system, "baseline": base, "ratio":
+                system["accepted_per_s"] / base["accepted_per_s"], "latency_at_70pct": lat}
+
+    def check(self, run, what):
+        if run["non_2xx"] or run["socket_errors"]:
+            raise RuntimeError(f"{what}: {run['non_2xx']} non-2xx responses, "
+                               f"{run['socket_errors']} socket errors\n{self.flowd.tail(20)}")
+
+    def check_open(self, lat):
+        bad = {s: n for s, n in lat["status"].items() if s != "202"}
+        if bad or lat["errors"] or lat["unfinished"]:
+            raise RuntimeError(f"open-loop run against flowd: statuses {lat['status']}, "
+                               f"{lat['errors']} errors, {lat['unfinished']} unfinished\n"
+                               f"{self.flowd.tail(20)}")
+
+    def describe(self):
+        return {"request": f"POST {H.PATH}, {H.BODY_BYTES} B JSON body, CloudEvents binary "
+                           "mode (ce-* headers; unique ce-id and ce-subject per request), "
+                           "Authorization: Bearer <write key of tenant bench>",
+                "connections": H.CONNECTIONS, "civetweb_workers": H.WORKERS,
+                "flowd": "roles api, api.rate_limit 0, http.threads 32 + api.max_streams 32",
+                "baseline": "tests/bench/baseline_http.c: 202 + small JSON, same civetweb "
+                            "options and thread count",
+                "closed_loop": f"wrk -t 2 -c {H.CONNECTIONS}, {self.seconds} s per run",
+                "open_loop": f"tests/bench/loadgen.c at {self.share:.0%} of the pair's flowd "
+                             f"maximum, {self.latency_seconds} s, latency from the intended "
+                             "send time",
+                "targets": {"ratio": ">= 0.35 (goal 0.5)", "p99_ms_at_70pct": "<= 5"}}

@@ -1,0 +1,228 @@
+/* tests/unit/test_body.c -- strict JSON request bodies: depth on the tree, duplicate keys,
+ * RFC 6901 pointers, invalid UTF-8, trailing garbage, and the errors array. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/body.h"
+#include "core/log.h"
+
+/* Decodes s with max_depth; returns the value (or NULL) and leaves errors in *errs. */
+static json_t *decode(const char *s, size_t n, int depth, json_t **errs)
+{
+    json_t *v = (json_t *)1;
+    bool ok = fl_body_decode(s, n, depth, &v, errs);
+
+    assert_int_equal(ok, v != NULL);
+    assert_int_equal(ok, *errs == NULL);
+    return v;
+}
+
+#define DECODE(s, depth, errs) decode((s), strlen(s), (depth), (errs))
+
+/* The only error's pointer and detail. */
+static void assert_one_error(json_t *errs, const char *pointer, const char *detail_part)
+{
+    json_t *e;
+
+    assert_non_null(errs);
+    assert_int_equal(json_array_size(errs), 1);
+    e = json_array_get(errs, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "pointer")), pointer);
+    assert_non_null(strstr(json_string_value(json_object_get(e, "detail")), detail_part));
+    assert_int_equal(json_object_size(e), 2);
+}
+
+static void test_body_object_happy_path(void **state)
+{
+    json_t *errs;
+    json_t *v = DECODE("{\"a\": [1, {\"b\": null}], \"c\": \"\\u00e9\"}", 3, &errs);
+
+    (void)state;
+    assert_true(json_is_object(v));
+    assert_string_equal(json_string_value(json_object_get(v, "c")), "\xc3\xa9");
+    json_decref(v);
+}
+
+static void test_body_scalar_is_depth_zero(void **state)
+{
+    json_t *errs;
+    json_t *v = DECODE("42", 0, &errs);
+
+    (void)state;
+    assert_true(json_is_integer(v));
+    json_decref(v);
+    assert_null(DECODE("[]", 0, &errs));
+    assert_one_error(errs, "", "nested deeper than 0");
+    json_decref(errs);
+}
+
+static void test_body_depth_limit_is_inclusive(void **state)
+{
+    json_t *errs;
+    json_t *v = DECODE("{\"a\":{\"b\":[1]}}", 3, &errs);
+
+    (void)state;
+    assert_non_null(v);
+    json_decref(v);
+    assert_null(DECODE("{\"a\":{\"b\":[[1]]}}", 3, &errs));
+    assert_one_error(errs, "/a/b/0", "nested deeper than 3 levels");
+    json_decref(errs);
+}
+
+static void test_body_depth_pointer_in_arrays(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(DECODE("[1, 2, {\"x\": 1}, [[3]]]", 2, &errs));
+    assert_one_error(errs, "/3/0", "deeper");
+    json_decref(errs);
+}
+
+static void test_body_pointer_escapes_tilde_and_slash(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(DECODE("{\"a/b\": {\"m~n\": {\"\": [1]}}}", 3, &errs));
+    assert_one_error(errs, "/a~1b/m~0n/", "deeper");
+    json_decref(errs);
+}
+
+static void test_body_very_deep_input_is_rejected(void **state)
+{
+    char buf[4100];
+    json_t *errs;
+
+    (void)state;
+    memset(buf, '[', 2000);
+    memset(buf + 2000, ']', 2000);
+    buf[4000] = '\0';
+    assert_null(DECODE(buf, 32, &errs));
+    assert_non_null(errs);
+    json_decref(errs);
+}
+
+static void test_body_duplicate_keys_are_rejected(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(DECODE("{\"a\": 1, \"b\": {\"x\": 1, \"x\": 2}}", 10, &errs));
+    assert_one_error(errs, "", "duplicate");
+    json_decref(errs);
+}
+
+static void test_body_syntax_error_names_line_and_column(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(DECODE("{\n  \"a\": 1,\n  \"b\" 2\n}", 10, &errs));
+    assert_one_error(errs, "", "line 3 column");
+    json_decref(errs);
+}
+
+static void test_body_trailing_garbage_is_rejected(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(DECODE("{\"a\": 1} x", 10, &errs));
+    assert_one_error(errs, "", "invalid JSON");
+    json_decref(errs);
+    assert_null(DECODE("{} {}", 10, &errs));
+    json_decref(errs);
+}
+
+static void test_body_trailing_whitespace_is_fine(void **state)
+{
+    json_t *errs;
+    json_t *v = DECODE("{\"a\": 1}\r\n\t ", 10, &errs);
+
+    (void)state;
+    assert_non_null(v);
+    json_decref(v);
+}
+
+static void test_body_bad_utf8_is_rejected(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(DECODE("{\"a\": \"\xc3\x28\"}", 10, &errs));
+    assert_one_error(errs, "", "invalid JSON");
+    json_decref(errs);
+    assert_null(DECODE("{\"a\": \"\xed\xa0\x80\"}", 10, &errs)); /* a UTF-16 surrogate */
+    json_decref(errs);
+}
+
+static void test_body_nul_is_rejected(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(DECODE("{\"a\": \"x\\u0000y\"}", 10, &errs));
+    json_decref(errs);
+    assert_null(decode("{\"a\": 1}\0", 9, 10, &errs)); /* a raw NUL after the value */
+    json_decref(errs);
+}
+
+static void test_body_empty_is_rejected(void **state)
+{
+    json_t *errs;
+
+    (void)state;
+    assert_null(decode(NULL, 0, 10, &errs));
+    assert_one_error(errs, "", "invalid JSON");
+    json_decref(errs);
+    assert_null(DECODE("   ", 10, &errs));
+    json_decref(errs);
+}
+
+static void test_body_error_appends(void **state)
+{
+    json_t *errs = NULL;
+
+    (void)state;
+    fl_body_error(&errs, "/flow_type", "must be one of %s", "a, b");
+    fl_body_error(&errs, NULL, "whole");
+    assert_int_equal(json_array_size(errs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errs, 0), "detail")),
+                        "must be one of a, b");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errs, 1), "pointer")), "");
+    json_decref(errs);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_body_object_happy_path),
+        cmocka_unit_test(test_body_scalar_is_depth_zero),
+        cmocka_unit_test(test_body_depth_limit_is_inclusive),
+        cmocka_unit_test(test_body_depth_pointer_in_arrays),
+        cmocka_unit_test(test_body_pointer_escapes_tilde_and_slash),
+        cmocka_unit_test(test_body_very_deep_input_is_rejected),
+        cmocka_unit_test(test_body_duplicate_keys_are_rejected),
+        cmocka_unit_test(test_body_syntax_error_names_line_and_column),
+        cmocka_unit_test(test_body_trailing_garbage_is_rejected),
+        cmocka_unit_test(test_body_trailing_whitespace_is_fine),
+        cmocka_unit_test(test_body_bad_utf8_is_rejected),
+        cmocka_unit_test(test_body_nul_is_rejected),
+        cmocka_unit_test(test_body_empty_is_rejected),
+        cmocka_unit_test(test_body_error_appends),
+    };
+
+    fl_log_set_level(FL_ERROR);
+    if (argc > 1) {
+        cmocka_set_test_filter(argv[1]); /* one test: a glob on its name */
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
