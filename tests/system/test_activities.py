@@ -210,10 +210,11 @@ def test_activities_llm_local_json(db):
 def seed_old_rows(db):
     old = "now() - interval '10 days'"
     done, running = str(uuid.uuid4()), str(uuid.uuid4())
-    for iid, st in ((done, "completed"), (running, "running")):
+    # as the store writes them: finished_at is set once, when the instance finishes
+    for iid, st, finished in ((done, "completed", old), (running, "running", "NULL")):
         sql(db, "INSERT INTO instances (id, tenant, workflow, version, key, state, status, "
-            f"machine, updated_at) VALUES (%s, 'default', 'w', 1, %s, 's', %s, '{{}}', {old})",
-            iid, "key-" + st, st)
+            f"machine, updated_at, finished_at) VALUES (%s, 'default', 'w', 1, %s, 's', %s, "
+            f"'{{}}', {old}, {finished})", iid, "key-" + st, st)
         sql(db, "INSERT INTO history (instance_id, seq, tenant, event_type) VALUES "
             "(%s, 1, 'default', 'e')", iid)
     sql(db, f"INSERT INTO inbox (tenant, source, id, processed_at) VALUES "
