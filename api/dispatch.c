@@ -129,17 +129,11 @@ static bool route(fl_req *r)
     return false;
 }
 
-/* Key, scope and rate: false when answered. */
-static bool admit(fl_req *r)
+bool fl_req_authorize(fl_req *r, fl_scope need)
 {
     fl_err err = FL_ERR_INIT;
-    fl_rc rc;
-    int retry = 0;
+    fl_rc rc = fl_keys_check(r->api->keys, mg_get_header(r->conn, "Authorization"), &r->who, &err);
 
-    if (r->route->scope == FL_SCOPE_NONE) {
-        return true;
-    }
-    rc = fl_keys_check(r->api->keys, mg_get_header(r->conn, "Authorization"), &r->who, &err);
     if (rc == FL_EUNAVAIL) {
         fl_problem_rc(r, rc, &err);
         return false;
@@ -149,8 +143,22 @@ static bool admit(fl_req *r)
         fl_problem(r, 401, "%s", err.msg[0] ? err.msg : "a valid API key is required");
         return false;
     }
-    if (r->who.scope < r->route->scope) {
-        fl_problem(r, 403, "this API key lacks the \"%s\" scope", fl_scope_name(r->route->scope));
+    if (r->who.scope < need) {
+        fl_problem(r, 403, "this API key lacks the \"%s\" scope", fl_scope_name(need));
+        return false;
+    }
+    return true;
+}
+
+/* Key, scope and rate: false when answered. */
+static bool admit(fl_req *r)
+{
+    int retry = 0;
+
+    if (r->route->scope == FL_SCOPE_NONE) {
+        return true;
+    }
+    if (!fl_req_authorize(r, r->route->scope)) {
         return false;
     }
     if (!fl_ratelimit_take(r->api->limiter, r->who.key_id, &retry)) {

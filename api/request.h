@@ -111,6 +111,11 @@ char *fl_page_cursor(const char *a, const char *b);
  * cursor_of(the last kept item). Ownership: takes `data`; returns a new object. */
 json_t *fl_page_wrap(const fl_page *p, json_t *data, char *(*cursor_of)(const json_t *item));
 
+/* The API key of the request (Authorization: Bearer) and its scope: 401 / 403 / 503 are
+ * answered here (false). The dispatcher calls it for every route with a scope; a route
+ * whose scope is a setting (/metrics, api.metrics_auth) calls it itself. Fills r->who. */
+bool fl_req_authorize(fl_req *r, fl_scope need);
+
 /* ---- streams ---------------------------------------------------------------------------- */
 
 /* Counts one more open stream (SSE, long-poll) against api.max_streams; false = answered

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/keys.h"
 #include "api/request.h"
 #include "api/routes.h"
 #include "core/clock.h"
@@ -112,30 +111,14 @@ static void refresh_live(fl_req *r)
     json_decref(snap);
 }
 
-/* With api.metrics_auth = read: a key holding the read scope. False when answered. */
+/* With api.metrics_auth = read: a key holding the read scope (not rate limited, so a
+ * scraper is never refused). False when answered. */
 static bool authorized(fl_req *r)
 {
-    fl_err err = FL_ERR_INIT;
-    fl_rc rc;
-
     if (strcmp(r->api->cfg->api.metrics_auth, "read") != 0) {
         return true;
     }
-    rc = fl_keys_check(r->api->keys, fl_req_header(r, "Authorization"), &r->who, &err);
-    if (rc == FL_EUNAVAIL) {
-        fl_problem_rc(r, rc, &err);
-        return false;
-    }
-    if (rc != FL_OK) {
-        fl_req_header_add(r, "WWW-Authenticate", "Bearer realm=\"flowd\"");
-        fl_problem(r, 401, "%s", err.msg[0] ? err.msg : "a valid API key is required");
-        return false;
-    }
-    if (r->who.scope < FL_SCOPE_READ) {
-        fl_problem(r, 403, "this API key lacks the \"read\" scope");
-        return false;
-    }
-    return true;
+    return fl_req_authorize(r, FL_SCOPE_READ);
 }
 
 static int handle_metrics(fl_req *r)

@@ -136,3 +136,24 @@ def test_non_utf8_query_is_400_not_500(server):
 
 def test_non_utf8_path_is_400_not_500(server):
     assert_problem(requests.get(server.url + "/api/v1/instances/%ff", timeout=5), 400)
+
+
+def test_metrics_auth_read_needs_a_read_key(tmp_path, stack):
+    from conftest import bearer, create_api_key
+    port = free_port()
+    f = Flowd(tmp_path, config_yaml(stack, port,
+                                    extra="roles: api\napi:\n  metrics_auth: read\n"))
+    f.url = f"http://127.0.0.1:{port}"
+    assert f.run("migrate").returncode == 0
+    key = create_api_key(f, "metrics-t", scopes="read")
+    f.start()
+    try:
+        wait_ready(f)
+        r = requests.get(f.url + "/metrics", timeout=5)
+        assert_problem(r, 401)
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        r = requests.get(f.url + "/metrics", headers=bearer(key), timeout=5)
+        assert r.status_code == 200
+        assert "flowd_build_info" in r.text
+    finally:
+        f.stop()
