@@ -306,8 +306,11 @@ def test_auth(an, path):
 def test_aggregate_event_on_business_analytics(an):
     c = an.tenant_c
     # created_at a few seconds ahead: the rows land in a period that ends after they
-    # commit, so the one event of that period has all of them
-    at = "now() + interval '3 seconds'"
+    # commit, so the one event of that period has all of them. One timestamp for all
+    # three: now() per statement could straddle a period boundary and split them.
+    with psycopg.connect(an.env.db_url) as conn:
+        ahead = conn.execute("SELECT (now() + interval '3 seconds')::text").fetchone()[0]
+    at = f"'{ahead}'::timestamptz"
     message(an.env, c, "c-conv", 1, "user", at=at)
     message(an.env, c, "c-conv", 2, "user", at=at)
     message(an.env, c, "c-conv", 3, "assistant", "sales", "local", "m1", 7, 9, "0.25", 10, at=at)
