@@ -4,7 +4,8 @@
  * random source, because an activity may run twice (at least once) and a replay must
  * see the same answer. The keyword table is deliberately small: real intent detection
  * belongs to the LLM providers of issue 6; this one only has to keep the shipped flows
- * moving offline. */
+ * moving offline. With agent profiles loaded, their keywords pick the agent and the
+ * confidence (engine/llm_local_agents.c). */
 #include "engine/llm_local.h"
 
 #include "core/mem.h"
@@ -17,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXCERPT_WORDS 12
+#define EXCERPT_WORDS  12
+/* A profile match at least this sure routes to its agent (the workflow's AGENT_ROUTING
+ * and engine/llm/agent_request.h use the same threshold). */
+#define FL_LOCAL_ROUTE 0.6
 
 typedef struct keyword {
     const char *word;
@@ -306,28 +310,56 @@ static void proposal_of(json_t *o, const char *intent, const json_t *slots, cons
     fl_buf_deinit(&b);
 }
 
-static json_t *object_of(const json_t *args, const char *text, const char *reply)
+/* With profiles, their keywords choose the agent and the confidence
+ * (engine/llm_local_agents.c); the table keeps choosing the intent, which is the flow's
+ * vocabulary, unless only a profile understood the message (its intent's action then
+ * says which flow intent it is). Below FL_LOCAL_ROUTE the agent is the fallback. */
+static double profile_classify(const fl_agents *reg, const char *text, bool known, keyword *k,
+                               const char **agent_intent)
+{
+    fl_local_match m;
+
+    *agent_intent = NULL;
+    if (!fl_local__match_agents(reg, text, &m)) {
+        k->agent = FL_AGENTS_FALLBACK;
+        return known ? 0.5 : 0.3;
+    }
+    k->agent = m.confidence >= FL_LOCAL_ROUTE ? m.agent->id : FL_AGENTS_FALLBACK;
+    *agent_intent = m.intent->name;
+    if (!known && m.confidence >= FL_LOCAL_ROUTE) {
+        k->intent = fl_local__flow_intent(m.intent->action);
+    }
+    return m.confidence;
+}
+
+static json_t *object_of(const fl_agents *reg, const json_t *args, const char *text,
+                         const char *reply)
 {
     markers mk;
     keyword k;
     bool known;
-    const char *intent, *question = NULL, *missing;
+    double conf;
+    const char *intent, *question = NULL, *missing, *agent_intent = NULL;
     char *details;
     json_t *o, *slots;
     int yn;
 
     markers_of(args, &mk);
     known = classify(mk.message ? mk.message : text, &k);
+    conf = known ? 0.9 : 0.4;
+    if (fl_agents_count(reg) > 0) {
+        conf = profile_classify(reg, mk.message ? mk.message : text, known, &k, &agent_intent);
+    }
     intent = mk.intent[0] && task_intent(mk.intent) ? mk.intent : k.intent;
     slots = fl_local__slots(mk.message ? mk.message : text, fl_local__day_of(mk.now));
     json_object_update(mk.details, slots); /* what this message says wins */
     json_decref(slots);
     missing = missing_of(intent, mk.details, &question);
     details = json_dumps(mk.details, JSON_COMPACT | JSON_SORT_KEYS);
-    o = json_pack("{s:s, s:f, s:s, s:O, s:s, s:b, s:s, s:s?}", "intent", intent, "confidence",
-                  known ? 0.9 : 0.4, "agent", k.agent, "slots", mk.details, "slots_json",
+    o = json_pack("{s:s, s:f, s:s, s:O, s:s, s:b, s:s, s:s?, s:s?}", "intent", intent, "confidence",
+                  conf, "agent", k.agent, "slots", mk.details, "slots_json",
                   details ? details : "{}", "complete", missing == NULL, "question",
-                  question ? question : "", "missing", missing);
+                  question ? question : "", "missing", missing, "agent_intent", agent_intent);
     free(details);
     proposal_of(o, intent, mk.details, reply);
     yn = fl_local__yes_no(mk.message ? mk.message : text);
@@ -341,6 +373,12 @@ static json_t *object_of(const json_t *args, const char *text, const char *reply
 
 fl_rc fl_llm_local_complete(const json_t *args, json_t **result_out, json_t **usage_out,
                             fl_err *err)
+{
+    return fl_llm_local_answer(NULL, args, result_out, usage_out, err);
+}
+
+fl_rc fl_llm_local_answer(const fl_agents *agents, const json_t *args, json_t **result_out,
+                          json_t **usage_out, fl_err *err)
 {
     fl_rc rc = FL_OK;
     size_t words_in = 0;
@@ -357,7 +395,7 @@ fl_rc fl_llm_local_complete(const json_t *args, json_t **result_out, json_t **us
     reply = reply_of(text, agent && *agent ? agent : "general_purpose",
                      json_integer_value(json_object_get(args, "max_tokens")));
     if (json_is_true(json_object_get(args, "json"))) {
-        *result_out = object_of(args, text, reply);
+        *result_out = object_of(agents, args, text, reply);
     } else {
         *result_out = json_string(reply);
     }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "engine/agents.h"
 
 #define FL_LLM_LOCAL_PROVIDER "local"
 #define FL_LLM_LOCAL_MODEL    "local-1"
@@ -40,5 +41,15 @@ size_t fl_llm_local_count_words(const char *text);
  * failure. Errors: FL_EINVAL (neither a prompt nor a message with text content). */
 fl_rc fl_llm_local_complete(const json_t *args, json_t **result_out, json_t **usage_out,
                             fl_err *err);
+
+/* fl_llm_local_complete with agent profiles (may be NULL or empty: then the same). In
+ * json mode, `agent` and `confidence` then come from the profiles' intent keywords
+ * (engine/llm_local_agents.c: a keyword weighs 1 / the number of profiles listing it;
+ * confidence = 0.4 + 0.5 * min(score, 1)); a confidence below 0.6, or no match, gives
+ * general_purpose; `agent_intent` names the profile intent matched. `intent` stays the
+ * keyword table's (the flow's vocabulary), or, when the table knows no word of the
+ * message, the flow intent of the matched profile intent's action. Borrows agents. */
+fl_rc fl_llm_local_answer(const fl_agents *agents, const json_t *args, json_t **result_out,
+                          json_t **usage_out, fl_err *err);
 
 #endif

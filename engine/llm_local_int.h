@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/agents.h"
+
 /* A reference day, for relative dates ("tomorrow", "on friday"): days since 1970-01-01. */
 typedef struct fl_local_day {
     bool known;
@@ -27,5 +29,20 @@ json_t *fl_local__slots(const char *message, fl_local_day today);
 
 /* "yes" (true), "no" (false) or neither (-1), from the message's first word. */
 int fl_local__yes_no(const char *message);
+
+/* engine/llm_local_agents.c: the profile intent the words of text point to. */
+typedef struct fl_local_match {
+    const fl_agent *agent;         /* borrowed from the registry; NULL: no keyword matched */
+    const fl_agent_intent *intent; /* of agent */
+    double score;                  /* sum of the matched keywords' weights */
+    double confidence;             /* 0.4 + 0.5 * min(score, 1); 0 without a match */
+} fl_local_match;
+
+/* False (and *out zeroed) when no keyword of any profile appears in text. */
+bool fl_local__match_agents(const fl_agents *reg, const char *text, fl_local_match *out);
+
+/* The conversation flow's intent for a profile action: book_appointment, place_order,
+ * search_businesses, update_business or general_question. Static. */
+const char *fl_local__flow_intent(const char *action);
 
 #endif

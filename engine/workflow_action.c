@@ -3,8 +3,9 @@
  *
  * The call table is the single place that says which activities exist and which `with`
  * fields each takes; `flowd.<operation>` built-ins of later issues are added as rows.
- * `with.agent` names an agent profile; profiles do not exist yet (workflows/agents/ is a
- * later issue), so agent ids are not checked here.
+ * `with.agent` names an agent profile and `with.classify: true` marks a classification
+ * (engine/llm/agent_request.h). Agent ids are not checked here: the value is usually an
+ * expression, and the activity worker uses the fallback profile for an unknown one.
  *
  * Thread-safety: reentrant. */
 #include <stdio.h>
@@ -22,8 +23,8 @@ static const char *const log_keys[] = {"message", "level", NULL};
 static const char *const reply_keys[] = {"content", "agent", "usage", NULL};
 static const char *const retry_keys[] = {"attempts", "backoff", "delay", "max_delay", NULL};
 
-static const char *const llm_with[] = {"agent",      "prompt",      "messages", "model",
-                                       "max_tokens", "temperature", "json",     NULL};
+static const char *const llm_with[] = {"agent",       "prompt", "messages", "model", "max_tokens",
+                                       "temperature", "json",   "classify", NULL};
 static const char *const http_with[] = {"method", "url", "headers", "body", NULL};
 static const char *const http_required[] = {"method", "url", NULL};
 static const char *const purge_with[] = {"conversations_idle_for",  "instances_finished_for",

@@ -213,7 +213,7 @@ static void fill(CURL *e, CURLcode cc, const blk *b, const char *errbuf, fl_http
  * is abandoned without judging the attempt. */
 static void client_left(fl_llm_call *c)
 {
-    fl_llm_member *m = &c->chain->members[c->idx];
+    fl_llm_member *m = fl_llm__member(c);
 
     fl_llm_guard_success(&m->guard, 0, fl_clock_now_ms(c->chain->clock));
     fl_llm__attempt_deinit(&c->at);
@@ -232,7 +232,7 @@ static bool attempt(blk *b, const fl_http_request *req)
 
     b->sent = 0;
     b->received = 0;
-    b->provider = b->call->chain->members[b->call->idx].p->name;
+    b->provider = fl_llm__member(b->call)->p->name;
     b->max = req->max_response_bytes;
     fl_err_clear(&b->abort);
     setup(e, b, req, h, errbuf);
@@ -348,6 +348,8 @@ fl_rc fl_llm_call_blocking(fl_llm_chain *chain, const json_t *args, const char *
     if (rc != FL_OK) {
         return rc;
     }
+    /* first is a member index; c->order is the chain's own order here (the gateway's
+     * requests name no agent profile, so no preferred provider reorders it) */
     b.call->idx = first < chain->n ? first : 0;
     b.call->req.stream = b.call->req.stream || on_delta != NULL;
     rc = drive(&b, out);

@@ -61,6 +61,7 @@ void fl_llm_chain_free(fl_llm_chain *chain)
     for (size_t i = 0; i < chain->n; i++) {
         fl_llm_guard_deinit(&chain->members[i].guard);
     }
+    fl_agents_free(chain->agents);
     free(chain);
 }
 
@@ -78,9 +79,11 @@ fl_rc fl_llm_call_new(fl_llm_call **out, fl_llm_chain *chain, const json_t *args
                       const char *idempotency_key, long timeout_ms, fl_err *err)
 {
     fl_llm_call *c = fl_xcalloc(1, sizeof(*c));
-    fl_rc rc = fl_llm_request_init(&c->req, args, idempotency_key, err);
+    fl_rc rc;
 
     c->chain = chain;
+    fl_llm__call_agent(c, args);
+    rc = fl_llm_request_init(&c->req, c->args, idempotency_key, err);
     c->started_ms = fl_clock_mono_ms(chain->clock);
     c->deadline_ms = c->started_ms + (timeout_ms > 0 ? timeout_ms : 30000);
     c->seed = atomic_fetch_add(&chain->seed, 0x9e3779b97f4a7c15ULL);
@@ -109,6 +112,7 @@ void fl_llm_call_free(fl_llm_call *call)
     }
     fl_llm__attempt_deinit(&call->at);
     fl_llm_request_deinit(&call->req);
+    json_decref(call->args);
     json_decref(call->fallbacks);
     json_decref(call->out.result);
     json_decref(call->out.usage);
@@ -118,9 +122,14 @@ void fl_llm_call_free(fl_llm_call *call)
 
 void fl_llm__leave(fl_llm_call *c, const char *code, const char *detail)
 {
+    fl_llm__leave_to(c, c->idx + 1, code, detail);
+}
+
+void fl_llm__leave_to(fl_llm_call *c, size_t next, const char *code, const char *detail)
+{
     const fl_llm_chain *ch = c->chain;
-    const char *from = ch->members[c->idx].p->name;
-    const char *to = c->idx + 1 < ch->n ? ch->members[c->idx + 1].p->name : NULL;
+    const char *from = fl_llm__member(c)->p->name;
+    const char *to = next < ch->n ? ch->members[c->order[next]].p->name : NULL;
     char *reason = detail && *detail ? fl_xasprintf("%s: %s", code, detail) : fl_xstrdup(code);
 
     json_array_append_new(c->fallbacks,
@@ -130,8 +139,9 @@ void fl_llm__leave(fl_llm_call *c, const char *code, const char *detail)
            FL_STR("reason", reason));
     fl_metrics_llm_fallback(from, to ? to : "none", code);
     free(reason);
-    c->idx++;
+    c->idx = next;
     c->tries = 0;
+    c->invalid = 0;
     c->phase = PH_READY;
 }
 
@@ -173,7 +183,7 @@ static void refused(fl_llm_call *c, fl_llm_admit a)
     /* a breaker closes and a minute passes; a daily quota stays spent */
     c->retryable = c->retryable || a == FL_LLM_ADMIT_BREAKER_OPEN || a == FL_LLM_ADMIT_RATE_LIMITED;
     if (a == FL_LLM_ADMIT_BREAKER_OPEN) {
-        const fl_llm_member *m = &c->chain->members[c->idx];
+        const fl_llm_member *m = fl_llm__member(c);
 
         fl_metrics_llm_request(m->p->name, m->p->model, "circuit_open", 0.0);
     }
@@ -183,7 +193,7 @@ static void refused(fl_llm_call *c, fl_llm_admit a)
 /* Tries the current member: true when out says SEND. */
 static bool try_member(fl_llm_call *c, int64_t now, fl_llm_step *out)
 {
-    fl_llm_member *m = &c->chain->members[c->idx];
+    fl_llm_member *m = fl_llm__member(c);
     int64_t left = c->deadline_ms - now;
     fl_err err = FL_ERR_INIT;
     fl_llm_admit a;
@@ -294,12 +304,21 @@ static void observe(const fl_llm_call *c, fl_llm_member *m, const fl_llm_error *
 
 void fl_llm_call_on_response(fl_llm_call *c, const fl_http_response *resp)
 {
-    fl_llm_member *m = &c->chain->members[c->idx];
+    fl_llm_member *m = fl_llm__member(c);
     int64_t now = fl_clock_mono_ms(c->chain->clock);
     fl_llm_error e;
 
     fl_assert(c->phase == PH_IN_FLIGHT);
     fl_llm__judge(c, m, resp, &e);
+    if (e.kind == FL_LLM_ERR_NONE && c->agent.classify) {
+        fl_llm__classify_judge(c, &e);
+    }
+    if (e.kind == FL_LLM_ERR_INVALID_OUTPUT && c->agent.classify) {
+        observe(c, m, &e, now);
+        fl_llm__attempt_deinit(&c->at);
+        fl_llm__classify_failed(c, m, &e);
+        return;
+    }
     if (e.kind == FL_LLM_ERR_NONE) {
         fl_llm__succeed(c, m, now);
         observe(c, m, &e, now);
@@ -321,6 +340,9 @@ void fl_llm_call_on_response(fl_llm_call *c, const fl_http_response *resp)
 void fl_llm_call_outcome(fl_llm_call *call, fl_llm_outcome *out)
 {
     fl_assert(call->phase == PH_DONE);
+    if (call->agent.classify && call->out.ok) {
+        fl_llm_classify_route(call->chain->agents, call->out.result);
+    }
     *out = call->out;
     call->out.result = NULL;
     call->out.usage = NULL;

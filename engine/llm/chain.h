@@ -38,6 +38,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/http.h"
+#include "engine/agents.h"
 #include "engine/llm/guard.h"
 
 typedef struct fl_llm_chain fl_llm_chain;
@@ -48,6 +49,17 @@ typedef struct fl_llm_call fl_llm_call;
 fl_rc fl_llm_chain_new(fl_llm_chain **out, const fl_config_llm *cfg, const fl_clock *clock,
                        fl_err *err);
 void fl_llm_chain_free(fl_llm_chain *chain); /* NULL-safe; no call may be alive */
+
+/* The agent profiles a call's `with.agent` names (engine/llm/agent_request.h): the
+ * profile's system prompt goes first, its preferred provider is tried first, and
+ * `with.classify` answers are checked against them. Without profiles (the default) a
+ * call's agent only signs the local provider's replies.
+ * set: takes ownership of agents (NULL clears); not while a call is alive.
+ * load: fl_agents_load_config(engine), then set. Errors: as fl_agents_load_config. */
+void fl_llm_chain_set_agents(fl_llm_chain *chain, fl_agents *agents);
+fl_rc fl_llm_chain_load_agents(fl_llm_chain *chain, const fl_config_engine *engine, fl_err *err);
+/* The profiles set, or NULL. Borrowed. */
+const fl_agents *fl_llm_chain_agents(const fl_llm_chain *chain);
 
 /* The guard of a provider, or NULL (local has none). Borrowed. */
 fl_llm_guard *fl_llm_chain_guard(fl_llm_chain *chain, const char *name);

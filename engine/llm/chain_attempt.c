@@ -207,6 +207,7 @@ json_t *fl_llm__usage(const fl_llm_call *c, const fl_llm_acct *a)
     if (a->estimated) {
         json_object_set_new(u, "tokens_estimated", json_true());
     }
+    fl_llm__agent_usage(c, u);
     return u;
 }
 
@@ -214,12 +215,11 @@ void fl_llm__answer_local(fl_llm_call *c)
 {
     json_t *result = NULL, *usage = NULL;
     fl_err err = FL_ERR_INIT;
-    fl_llm_acct acct = {.provider = c->chain->members[c->idx].p->name,
-                        .model = FL_LLM_LOCAL_MODEL,
-                        .finish = "stop"};
+    fl_llm_acct acct = {
+        .provider = fl_llm__member(c)->p->name, .model = FL_LLM_LOCAL_MODEL, .finish = "stop"};
     int64_t t0 = fl_clock_mono_ms(c->chain->clock);
 
-    if (fl_llm_local_complete(c->req.args, &result, &usage, &err) != FL_OK) {
+    if (fl_llm_local_answer(c->chain->agents, c->req.args, &result, &usage, &err) != FL_OK) {
         fl_metrics_llm_request(acct.provider, acct.model, "error", 0.0);
         c->worst = FL_LLM_ERR_REJECTED;
         fl_llm__leave(c, "invalid_request", err.msg);

@@ -5,6 +5,8 @@
 #ifndef FL_ENGINE_LLM_CHAIN_INT_H
 #define FL_ENGINE_LLM_CHAIN_INT_H
 
+#include "engine/agents.h"
+#include "engine/llm/agent_request.h"
 #include "engine/llm/chain.h"
 #include "engine/llm/llm.h"
 #include "engine/llm/stream.h"
@@ -24,6 +26,7 @@ struct fl_llm_chain {
     fl_llm_member members[FL_CONFIG_LLM_MAX_PROVIDERS + 1];
     size_t n;
     atomic_uint_fast64_t seed; /* jitter seeds handed to calls */
+    fl_agents *agents;         /* owned, or NULL: the profiles `with.agent` names */
 };
 
 typedef enum call_phase { PH_READY, PH_WAITING, PH_IN_FLIGHT, PH_DONE } call_phase;
@@ -44,8 +47,13 @@ typedef struct fl_llm_attempt {
 
 struct fl_llm_call {
     fl_llm_chain *chain;
+    json_t *args; /* owned: the `with` object with the agent applied (req borrows it) */
+    fl_llm_agent_use agent;
     fl_llm_request req;
-    size_t idx;   /* the member being tried */
+    size_t order[FL_CONFIG_LLM_MAX_PROVIDERS + 1]; /* members in the order this call tries
+                                                       them (the preferred provider first) */
+    size_t idx;                                    /* the position in order being tried */
+    int invalid;  /* invalid classification answers from the member being tried */
     int tries;    /* attempts at this member */
     int attempts; /* attempts in all */
     call_phase phase;
@@ -73,9 +81,35 @@ typedef struct fl_llm_acct {
 
 /* ---- chain.c ---- */
 
+/* The member being tried. */
+static inline fl_llm_member *fl_llm__member(const fl_llm_call *c)
+{
+    return &c->chain->members[c->order[c->idx]];
+}
+
 /* The current member failed for good: records {from, to, reason} (reason = code, or
  * "code: detail"; code is a short fixed word, the metrics label), moves on. */
 void fl_llm__leave(fl_llm_call *c, const char *code, const char *detail);
+/* The same, going on at position next of c->order (skipping the members between). */
+void fl_llm__leave_to(fl_llm_call *c, size_t next, const char *code, const char *detail);
+
+/* ---- chain_agent.c ---- */
+
+/* Applies with.agent / with.classify to args (c->args, c->agent) and orders the members
+ * (c->order: the profile's preferred provider first when it is a member). */
+void fl_llm__call_agent(fl_llm_call *c, const json_t *args);
+
+/* A classification's 2xx answer (c->at.resp): sets *e to invalid_output when it is not
+ * a valid classification (fl_llm_classify_check). */
+void fl_llm__classify_judge(fl_llm_call *c, fl_llm_error *e);
+
+/* A classification answered invalid output: the first time, the same member is asked
+ * again at once; the second time, the call goes on with `local` (the reason recorded
+ * as invalid_output), or with the next member when local is not in the chain. */
+void fl_llm__classify_failed(fl_llm_call *c, fl_llm_member *m, const fl_llm_error *e);
+
+/* Adds {agent, agent_requested?} of the call to a usage object. */
+void fl_llm__agent_usage(const fl_llm_call *c, json_t *usage);
 
 /* ---- chain_attempt.c ---- */
 

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
+import yaml
 
 from conftest import ROOT
 
@@ -193,7 +194,10 @@ def test_activities_llm_local_completes_with_usage(db):
     (row,) = outbox(db, aid)
     assert row[3] == "conv-1"
     usage = row[5]["usage"]
-    assert usage["tokens_in"] == 5 and usage["tokens_out"] == len(result.split())
+    # the words of the prompt and of the agent's system prompt, which goes first
+    profile = yaml.safe_load((ROOT / "workflows" / "agents" / "beauty_salon.yaml").read_text())
+    assert usage["tokens_in"] == 5 + len(profile["system_prompt"].split()), usage
+    assert usage["tokens_out"] == len(result.split())
     assert usage["provider"] == "local" and usage["cost"] == 0
     assert row[5]["result"] == result
 
