@@ -47,6 +47,10 @@ fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *p
     fl_clock_cond_init(&a->cv);
     fl_http_new(&a->http, &opts);
     rc = fl_llm_chain_new(&a->llm, &cfg->llm, fl_clock_system(), err);
+    if (rc == FL_OK) {
+        /* the profiles `with.agent` names: the API's directory, the chain owns them */
+        rc = fl_llm_chain_load_agents(a->llm, &cfg->engine, err);
+    }
     if (rc != FL_OK) {
         fl_activities_free(a);
         return rc;
