@@ -53,6 +53,8 @@ static const struct call_spec {
     {"flowd.directory.search", dir_search_with, none, false},
     {"flowd.business.update", biz_update_with, biz_update_required, false},
     {"flowd.memory.search", mem_search_with, mem_search_required, false},
+    /* takes exactly business_id, the update's one required field */
+    {"flowd.business.get", biz_update_required, biz_update_required, false},
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -274,7 +276,8 @@ static void call_action(fl_wf_ctx *c, const fl_yn *n, const fl_yn *v, fl_action 
     if (name && !spec) {
         fl_wf__error(c, v->pos,
                      "unknown call \"%s\" (known: llm, http, flowd.purge, "
-                     "flowd.directory.search, flowd.business.update, flowd.memory.search)",
+                     "flowd.directory.search, flowd.business.update, flowd.memory.search, "
+                     "flowd.business.get)",
                      name);
     }
     if (spec) {

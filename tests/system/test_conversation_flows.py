@@ -136,6 +136,67 @@ def test_booking_with_a_fake_provider(stack, tmp_path_factory, fake, kind):
         a.flowd.stop()
 
 
+def processing_prompt(reqs):
+    """The user message of the last PROCESSING request among the fake's requests (its
+    system message asks for {"action": ...})."""
+    for r in reversed(reqs):
+        msgs = r["body"].get("messages") or []
+        if msgs and msgs[0]["role"] == "system" and '"action"' in msgs[0]["content"]:
+            return msgs[-1]["content"]
+    raise AssertionError(f"no PROCESSING request among {reqs}")
+
+
+def test_dedicated_prompt_carries_the_business_and_the_users_memory(stack, tmp_path_factory,
+                                                                   fake):
+    fake.script("primary", {"text": json.dumps(JSON_ALL)})
+    a = start_with(stack, tmp_path_factory, llm_extra(fake, "openai"), "fake-context")
+    try:
+        r = a.post(f"{BASE}/businesses", {
+            "name": "Studio Nova", "category": "beauty_salon", "city": "Lyon",
+            "hours": {"tuesday": {"open": "10:30", "close": "19:15"}}})
+        assert r.status_code == 201, r.text
+        biz = r.json()["id"]
+        r = a.post(f"{BASE}/businesses/{biz}/services",
+                   {"name": "Haircut", "price": 27.5, "currency": "EUR", "duration_minutes": 45})
+        assert r.status_code == 201, r.text
+        user = "u-" + uuid.uuid4().hex[:8]
+        for fact in ("Prefers the stylist Maria for haircuts", "Has a dog named Rex"):
+            r = a.post(f"{BASE}/memory", {"user_id": user, "fact": fact})
+            assert r.status_code == 201, r.text
+        cid = a.create({"flow_type": "dedicated", "business_id": biz, "user_id": user})
+        reply = say(a, cid, "I'd like a haircut please")
+        assert reply["content"] == JSON_ALL["reply"], (reply, llm_calls(stack))
+        prompt = processing_prompt(fake.requests("primary"))
+        lines = prompt.splitlines()
+        business_line = next(ln for ln in lines if ln.startswith("Business: "))
+        assert "Studio Nova" in business_line and "tuesday 10:30-19:15" in business_line, prompt
+        assert "Haircut 27.50 EUR (45 min)" in business_line, prompt
+        memory_line = next(ln for ln in lines if ln.startswith("Memory: "))
+        # the message's words match the haircut fact, not the dog
+        assert "Prefers the stylist Maria for haircuts" in memory_line, prompt
+        assert "Rex" not in memory_line, prompt
+        assert lines[-1] == "Message: I'd like a haircut please", prompt
+        # the business is read once: the next request reuses it
+        assert "booked" in say(a, cid, "yes")["content"]
+        say(a, cid, "Another haircut please")
+        assert "Business: Studio Nova" in processing_prompt(fake.requests("primary"))
+        gets = q(stack, "SELECT count(*) FROM activities a JOIN instances i ON i.id = "
+                 "a.instance_id WHERE i.key = %s AND a.call = 'flowd.business.get'", cid)
+        assert gets == [(1,)], gets
+        # an unknown business leaves the prompt without one; the chat goes on
+        before = len(fake.requests("primary"))
+        other = a.create({"flow_type": "dedicated", "business_id": "biz-unknown"})
+        assert say(a, other, "I'd like a haircut please")["content"] == JSON_ALL["reply"]
+        assert len(fake.requests("primary")) == before + 3
+        assert "Business:" not in processing_prompt(fake.requests("primary")[before:])
+        failed = q(stack, "SELECT a.status, a.error->>'type' FROM activities a JOIN instances i "
+                   "ON i.id = a.instance_id WHERE i.key = %s AND a.call = 'flowd.business.get'",
+                   other)
+        assert failed == [("failed", "directory.not_found")], failed
+    finally:
+        a.flowd.stop()
+
+
 # ---- streamed deltas -----------------------------------------------------------------------
 
 LONG = ("Our salon opens at nine every weekday and stays open until six in the evening; "
