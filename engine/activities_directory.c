@@ -14,6 +14,9 @@
  *                           -> {business: {..., hours, services}} -- what
  *                           GET /api/v1/businesses/{id} answers, with the services added
  *
+ * It also dispatches flowd.conversation.history (engine/activities_history.c), so the
+ * worker has one entry point for the flowd.* built-ins that read or write rows.
+ *
  * flowd.business.update changes a business, so it runs only for an owner: the instance's
  * context must hold `scope: admin`. The scope comes from the API key that started the
  * conversation -- the API puts the caller's scope (never a client's value) into the data
@@ -267,6 +270,8 @@ bool fl_activities__directory(fl_activities *a, const fl_act_job *job, fl_act_ou
         memory_search(a, job, o);
     } else if (strcmp(job->call, "flowd.business.get") == 0) {
         business_get(a, job, o);
+    } else if (strcmp(job->call, "flowd.conversation.history") == 0) {
+        fl_activities__history(a, job, o); /* engine/activities_history.c */
     } else {
         return false;
     }

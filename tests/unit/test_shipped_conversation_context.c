@@ -26,7 +26,8 @@
     "'price':12.5,'currency':'EUR','duration_minutes':null,'available':false}]}}"
 #define CLASSIFIED \
     ",'result':{'intent':'book_appointment','confidence':0.9,'agent':'beauty_salon','slots':{}}"
-#define GATHERED ",'result':{'slots':{'service':'haircut'},'slots_json':'{}','complete':true}"
+#define GATHERED   ",'result':{'slots':{'service':'haircut'},'slots_json':'{}','complete':true}"
+#define NO_HISTORY ",'result':{'messages':[],'tokens':0}"
 #define SUMMARY                                                                    \
     "Hair Studio (beauty_salon, Springfield). Hours: monday 09:00-17:00, tuesday " \
     "10:00-18:00. Services: Haircut 25.00 USD (30 min), Beard trim 12.50 EUR (unavailable)."
@@ -64,6 +65,7 @@ static void test_business_summary_reaches_processing_with_memory(void **state)
     assert_field(&h, "business", "none"); /* only the summary is kept */
     complete_call(&h, "3/0", CLASSIFIED, T + 200);
     complete_call(&h, "4/0", GATHERED, T + 300);
+    complete_call(&h, "5/2", NO_HISTORY, T + 350); /* AGENT_ROUTING's read of the turns */
     /* a known user: their facts matching any word of the message */
     assert_at(&h, "RECALLING", FL_STATUS_RUNNING);
     assert_in_effects(&h, "\"activity\":\"i1/6/0\",\"call\":\"flowd.memory.search\"");
@@ -104,16 +106,19 @@ static void test_unknown_business_and_no_facts_leave_the_prompt_plain(void **sta
     assert_field(&h, "errors", "0"); /* not an error of the conversation */
     complete_call(&h, "3/0", CLASSIFIED, T + 200);
     complete_call(&h, "4/0", GATHERED, T + 300);
+    complete_call(&h, "5/2", NO_HISTORY, T + 350);
     complete_call(&h, "6/0", ",'result':{'facts':[]}", T + 400);
     assert_at(&h, "PROCESSING", FL_STATUS_RUNNING);
     assert_field(&h, "memory_summary", "null");
     assert_in_effects(&h, "\"content\":\"Now: 2026-01-05T10:01:00.400Z\\nIntent: ");
     done(&h);
-    /* a failed memory search does not stop the request either */
+    /* a failed memory search does not stop the request either, ... */
     dedicated_loading(&h);
     complete_call(&h, "2/0", BUSINESS, T + 100);
     complete_call(&h, "3/0", CLASSIFIED, T + 200);
     complete_call(&h, "4/0", GATHERED, T + 300);
+    fail_call(&h, "5/2", "history.unavailable", "down"); /* nor does a failed history read */
+    assert_at(&h, "RECALLING", FL_STATUS_RUNNING);
     fail_call(&h, "6/0", "directory.unavailable", "down");
     assert_at(&h, "PROCESSING", FL_STATUS_RUNNING);
     assert_in_effects(&h, "\"content\":\"Business: Hair Studio");
@@ -131,6 +136,7 @@ static void test_global_chat_without_user_loads_nothing(void **state)
     assert_at(&h, "INTENT_DETECTION", FL_STATUS_RUNNING);
     complete_call(&h, "2/0", CLASSIFIED, T + 200);
     complete_call(&h, "3/0", GATHERED, T + 300);
+    complete_call(&h, "4/2", NO_HISTORY, T + 350);
     assert_at(&h, "PROCESSING", FL_STATUS_RUNNING); /* no RECALLING without a user */
     done(&h);
 }
