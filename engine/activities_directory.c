@@ -10,6 +10,12 @@
  *                           -> {business: {..., services}}
  *   flowd.memory.search     with {user_id, q?, limit? (1..50, default 5)}
  *                           -> {facts: [{id, user_id, fact, source, created_at, rank}]}
+ *   flowd.business.get      with {business_id}
+ *                           -> {business: {..., hours, services}} -- what
+ *                           GET /api/v1/businesses/{id} answers, with the services added
+ *
+ * It also dispatches flowd.conversation.history (engine/activities_history.c), so the
+ * worker has one entry point for the flowd.* built-ins that read or write rows.
  *
  * flowd.business.update changes a business, so it runs only for an owner: the instance's
  * context must hold `scope: admin`. The scope comes from the API key that started the
@@ -226,6 +232,34 @@ static void memory_search(fl_activities *a, const fl_act_job *job, fl_act_outcom
     finish_rc(o, rc, &err, "facts", rows);
 }
 
+/* with {business_id}: the business with its hours and services. An unknown id (or
+ * another tenant's) is the final directory.not_found: retrying cannot make it appear. */
+static void business_get(fl_activities *a, const fl_act_job *job, fl_act_outcome *o)
+{
+    const json_t *id = json_object_get(job->args, "business_id");
+    fl_dir_ctx c = dir_ctx(a, job);
+    fl_err err = FL_ERR_INIT;
+    json_t *errors = NULL, *biz = NULL, *v;
+    const char *key;
+    fl_rc rc;
+
+    json_object_foreach((json_t *)job->args, key, v)
+    {
+        if (strcmp(key, "business_id") != 0) {
+            fl_dir_error(&errors, "", "unknown member \"%.64s\"", key);
+        }
+    }
+    if (!json_is_string(id) || json_string_length(id) == 0) {
+        fl_dir_error(&errors, "/business_id", "is required: a business id");
+    }
+    if (errors) { /* also for a `with` that is no object: it has no business_id */
+        fail_invalid(o, job->call, errors);
+        return;
+    }
+    rc = fl_dir_business_get(&c, json_string_value(id), true, &biz, &err);
+    finish_rc(o, rc, &err, "business", biz);
+}
+
 bool fl_activities__directory(fl_activities *a, const fl_act_job *job, fl_act_outcome *o)
 {
     if (strcmp(job->call, "flowd.directory.search") == 0) {
@@ -234,6 +268,10 @@ bool fl_activities__directory(fl_activities *a, const fl_act_job *job, fl_act_ou
         business_update(a, job, o);
     } else if (strcmp(job->call, "flowd.memory.search") == 0) {
         memory_search(a, job, o);
+    } else if (strcmp(job->call, "flowd.business.get") == 0) {
+        business_get(a, job, o);
+    } else if (strcmp(job->call, "flowd.conversation.history") == 0) {
+        fl_activities__history(a, job, o); /* engine/activities_history.c */
     } else {
         return false;
     }

@@ -169,5 +169,6 @@ void fl_activities__purge(fl_activities *a, const fl_act_job *job, fl_act_outcom
 /* activities_directory.c: runs flowd.directory.search, flowd.business.update or
  * flowd.memory.search and fills the outcome; false when job->call is none of them. */
 bool fl_activities__directory(fl_activities *a, const fl_act_job *job, fl_act_outcome *o);
+void fl_activities__history(fl_activities *a, const fl_act_job *job, fl_act_outcome *o);
 
 #endif

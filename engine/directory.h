@@ -2,9 +2,10 @@
  * hours, ratings) and per-user memory facts in PostgreSQL (issue 6 items 6-8).
  *
  * One module for both callers: the REST API (api/routes_businesses.c,
- * api/routes_memory.c) and the `call: flowd.directory.search`, `flowd.business.update`
- * and `flowd.memory.search` activities (engine/activities_directory.c) run the same
- * validation and the same SQL, so a workflow sees exactly what an API client sees.
+ * api/routes_memory.c) and the `call: flowd.directory.search`, `flowd.business.update`,
+ * `flowd.memory.search` and `flowd.business.get` activities (engine/activities_directory.c)
+ * run the same validation and the same SQL, so a workflow sees exactly what an API client
+ * sees (flowd.business.get is GET /businesses/{id}'s fl_dir_business_get, services added).
  * Every function acts within one tenant (fl_dir_ctx.tenant): a row of another tenant is
  * simply not found. Results are jansson values built in SQL (json_build_object).
  *

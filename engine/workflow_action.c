@@ -38,6 +38,8 @@ static const char *const biz_update_with[] = {
 static const char *const biz_update_required[] = {"business_id", NULL};
 static const char *const mem_search_with[] = {"user_id", "q", "limit", NULL};
 static const char *const mem_search_required[] = {"user_id", NULL};
+static const char *const history_with[] = {"conversation", "turns", "max_tokens", "before_seq",
+                                           NULL};
 static const char *const none[] = {NULL};
 
 /* The known calls: name -> the `with` fields it takes. */
@@ -54,6 +56,10 @@ static const struct call_spec {
     {"flowd.directory.search", dir_search_with, none, false},
     {"flowd.business.update", biz_update_with, biz_update_required, false},
     {"flowd.memory.search", mem_search_with, mem_search_required, false},
+    /* takes exactly business_id, the update's one required field */
+    {"flowd.business.get", biz_update_required, biz_update_required, false},
+    /* engine/activities_history.c */
+    {"flowd.conversation.history", history_with, none, false},
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -275,7 +281,8 @@ static void call_action(fl_wf_ctx *c, const fl_yn *n, const fl_yn *v, fl_action 
     if (name && !spec) {
         fl_wf__error(c, v->pos,
                      "unknown call \"%s\" (known: llm, http, flowd.purge, "
-                     "flowd.directory.search, flowd.business.update, flowd.memory.search)",
+                     "flowd.directory.search, flowd.business.update, flowd.memory.search, "
+                     "flowd.business.get, flowd.conversation.history)",
                      name);
     }
     if (spec) {

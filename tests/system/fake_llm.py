@@ -16,7 +16,10 @@ fake.script(name, step, step, ...) sets what `name` answers, one step per reques
 last one repeating: {"status": 500}, {"status": 429, "retry_after": "1"}, {"delay": 3}
 (sleep before answering: a client timeout), {"text": "..."} (200 with that text; the
 default is "Hello from <name>."). Every request is recorded (fake.requests(name)):
-method, path, headers (Idempotency-Key included), parsed body, monotonic arrival time."""
+method, path, headers (Idempotency-Key included), parsed body, monotonic arrival time.
+
+fake.hold() makes every request wait, recorded but unanswered, until fake.release(): a call
+kept in flight (a crash test kills the client meanwhile)."""
 
 import json
 import threading
@@ -31,6 +34,8 @@ class FakeLLM:
         self.lock = threading.Lock()
         self.scripts = {}
         self.log = []
+        self.gate = threading.Event()  # set: answer; clear: hold requests (hold/release)
+        self.gate.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +54,7 @@ class FakeLLM:
         self.thread.start()
 
     def close(self):
+        self.gate.set()  # no handler stays blocked
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -59,6 +65,12 @@ class FakeLLM:
     def script(self, name, *steps):
         with self.lock:
             self.scripts[name] = list(steps)
+
+    def hold(self):
+        self.gate.clear()
+
+    def release(self):
+        self.gate.set()
 
     def requests(self, name=None):
         with self.lock:
@@ -82,6 +94,7 @@ class FakeLLM:
         with self.lock:
             self.log.append({"name": name, "path": h.path, "headers": dict(h.headers),
                              "body": req, "at": time.monotonic()})
+        self.gate.wait()
         step = self._step(name)
         time.sleep(step.get("delay", 0))
         try:

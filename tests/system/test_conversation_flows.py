@@ -1,7 +1,8 @@
 """Conversations doing real work (issue 6, items 5 and 6), end to end through the REST
 API and the real engine: a booking with the `local` provider ends with a confirmed
 appointment instance (also with a fake `openai` and a fake `anthropic` provider), the
-five recovery strategies, streamed reply text relayed over SSE as message.delta, the
+earlier turns sent to the model as short-term memory (item 8), the five recovery
+strategies, streamed reply text relayed over SSE as message.delta, the
 dashboard flow refusing a non-admin key, and the global flow's ranked top 3."""
 
 import json
@@ -136,12 +137,146 @@ def test_booking_with_a_fake_provider(stack, tmp_path_factory, fake, kind):
         a.flowd.stop()
 
 
+def processing_prompt(reqs):
+    """The user message of the last PROCESSING request among the fake's requests (its
+    system message asks for {"action": ...})."""
+    for r in reversed(reqs):
+        msgs = r["body"].get("messages") or []
+        if msgs and msgs[0]["role"] == "system" and '"action"' in msgs[0]["content"]:
+            return msgs[-1]["content"]
+    raise AssertionError(f"no PROCESSING request among {reqs}")
+
+
+def test_dedicated_prompt_carries_the_business_and_the_users_memory(stack, tmp_path_factory,
+                                                                   fake):
+    fake.script("primary", {"text": json.dumps(JSON_ALL)})
+    a = start_with(stack, tmp_path_factory, llm_extra(fake, "openai"), "fake-context")
+    try:
+        r = a.post(f"{BASE}/businesses", {
+            "name": "Studio Nova", "category": "beauty_salon", "city": "Lyon",
+            "hours": {"tuesday": {"open": "10:30", "close": "19:15"}}})
+        assert r.status_code == 201, r.text
+        biz = r.json()["id"]
+        r = a.post(f"{BASE}/businesses/{biz}/services",
+                   {"name": "Haircut", "price": 27.5, "currency": "EUR", "duration_minutes": 45})
+        assert r.status_code == 201, r.text
+        user = "u-" + uuid.uuid4().hex[:8]
+        for fact in ("Prefers the stylist Maria for haircuts", "Has a dog named Rex"):
+            r = a.post(f"{BASE}/memory", {"user_id": user, "fact": fact})
+            assert r.status_code == 201, r.text
+        cid = a.create({"flow_type": "dedicated", "business_id": biz, "user_id": user})
+        reply = say(a, cid, "I'd like a haircut please")
+        assert reply["content"] == JSON_ALL["reply"], (reply, llm_calls(stack))
+        prompt = processing_prompt(fake.requests("primary"))
+        lines = prompt.splitlines()
+        business_line = next(ln for ln in lines if ln.startswith("Business: "))
+        assert "Studio Nova" in business_line and "tuesday 10:30-19:15" in business_line, prompt
+        assert "Haircut 27.50 EUR (45 min)" in business_line, prompt
+        memory_line = next(ln for ln in lines if ln.startswith("Memory: "))
+        # the message's words match the haircut fact, not the dog
+        assert "Prefers the stylist Maria for haircuts" in memory_line, prompt
+        assert "Rex" not in memory_line, prompt
+        assert lines[-1] == "Message: I'd like a haircut please", prompt
+        # the business is read once: the next request reuses it
+        assert "booked" in say(a, cid, "yes")["content"]
+        say(a, cid, "Another haircut please")
+        assert "Business: Studio Nova" in processing_prompt(fake.requests("primary"))
+        gets = q(stack, "SELECT count(*) FROM activities a JOIN instances i ON i.id = "
+                 "a.instance_id WHERE i.key = %s AND a.call = 'flowd.business.get'", cid)
+        assert gets == [(1,)], gets
+        # an unknown business leaves the prompt without one; the chat goes on
+        before = len(fake.requests("primary"))
+        other = a.create({"flow_type": "dedicated", "business_id": "biz-unknown"})
+        assert say(a, other, "I'd like a haircut please")["content"] == JSON_ALL["reply"]
+        assert len(fake.requests("primary")) == before + 3
+        assert "Business:" not in processing_prompt(fake.requests("primary")[before:])
+        failed = q(stack, "SELECT a.status, a.error->>'type' FROM activities a JOIN instances i "
+                   "ON i.id = a.instance_id WHERE i.key = %s AND a.call = 'flowd.business.get'",
+                   other)
+        assert failed == [("failed", "directory.not_found")], failed
+    finally:
+        a.flowd.stop()
+
+
+SMALL_TALK = dict(JSON_ALL, intent="general_question", agent="general_purpose",
+                  action="answer", slots={}, input={})
+GREETING = {"role": "assistant", "content": "Hello! How can I help you today?"}
+
+
+def sent_messages(reqs, system_mark):
+    """The messages of the last request among reqs whose system message contains
+    system_mark ('"action"': PROCESSING; 'You are the': ANSWERING)."""
+    for r in reversed(reqs):
+        msgs = r["body"].get("messages") or []
+        if msgs and msgs[0]["role"] == "system" and system_mark in msgs[0]["content"]:
+            return msgs
+    raise AssertionError(f"no request with {system_mark!r} among {reqs}")
+
+
+def history_reads(stack, cid):
+    """The results of the conversation's flowd.conversation.history calls, oldest first."""
+    return [r for (r,) in q(stack, "SELECT a.result FROM activities a JOIN instances i ON "
+                            "i.id = a.instance_id WHERE i.key = %s AND a.call = "
+                            "'flowd.conversation.history' ORDER BY a.created_at", cid)]
+
+
+def test_earlier_turns_are_sent_as_short_term_memory(stack, tmp_path_factory, fake):
+    """Issue 6 item 8: PROCESSING and the answer carry the conversation's earlier turns
+    (its transcript, oldest first) between their system prompt and the message being
+    answered, which is sent once; over the 2000-token budget the oldest turns drop."""
+    js = {"text": json.dumps(SMALL_TALK)}
+    answers = ["Nice to meet you, Ada.", "Pizza it is.", "You are Ada.",
+               "Noted.", "Noted again.", "Here is where we are."]
+    steps = []
+    for text in answers:
+        steps += [js, js, js, {"text": text}]  # classify, gather, process, answer
+    fake.script("primary", *steps)
+    a = start_with(stack, tmp_path_factory, llm_extra(fake, "openai"), "fake-history")
+    try:
+        cid = a.create({"flow_type": "global"})
+        assert say(a, cid, "My name is Ada")["content"] == answers[0], llm_calls(stack)
+        first = sent_messages(fake.requests("primary"), '"action"')
+        assert first[1:-1] == [GREETING], first  # only the greeting came before
+        assert say(a, cid, "I like pizza")["content"] == answers[1]
+        before = len(fake.requests("primary"))
+        assert say(a, cid, "What is my name?")["content"] == answers[2]
+        reqs = fake.requests("primary")[before:]
+        earlier = [GREETING,
+                   {"role": "user", "content": "My name is Ada"},
+                   {"role": "assistant", "content": answers[0]},
+                   {"role": "user", "content": "I like pizza"},
+                   {"role": "assistant", "content": answers[1]}]
+        proc = sent_messages(reqs, '"action"')
+        assert proc[0]["role"] == "system" and proc[1:-1] == earlier, proc
+        assert proc[-1]["role"] == "user", proc
+        assert proc[-1]["content"].endswith("\nMessage: What is my name?"), proc
+        assert sum("What is my name?" in m["content"] for m in proc) == 1, proc
+        answer = sent_messages(reqs, "You are the")
+        assert answer[1:] == earlier + [{"role": "user", "content": "What is my name?"}], answer
+        tokens = sum((len(m["content"].encode()) + 3) // 4 for m in earlier)
+        assert history_reads(stack, cid)[-1] == {"messages": earlier, "tokens": tokens}
+
+        # 1100 estimated tokens each: the two long messages do not both fit in 2000
+        other = a.create({"flow_type": "global"})
+        long1, long2 = ("one " * 1100).strip(), ("two " * 1100).strip()
+        assert say(a, other, long1)["content"] == answers[3]
+        assert say(a, other, long2)["content"] == answers[4]
+        before = len(fake.requests("primary"))
+        assert say(a, other, "Where are we?")["content"] == answers[5]
+        proc = sent_messages(fake.requests("primary")[before:], '"action"')
+        kept = [{"role": "assistant", "content": answers[3]},
+                {"role": "user", "content": long2},
+                {"role": "assistant", "content": answers[4]}]
+        assert proc[1:-1] == kept, [m["content"][:40] for m in proc]
+        assert history_reads(stack, other)[-1]["tokens"] == 2 + 1100 + 3
+    finally:
+        a.flowd.stop()
+
+
 # ---- streamed deltas -----------------------------------------------------------------------
 
 LONG = ("Our salon opens at nine every weekday and stays open until six in the evening; "
         "on Saturdays we open at ten. Walk-ins are welcome, but booking ahead is best. " * 4)
-SMALL_TALK = dict(JSON_ALL, intent="general_question", agent="general_purpose",
-                  action="answer", slots={}, input={})
 
 
 def test_streamed_reply_reaches_sse_as_deltas(stack, tmp_path_factory, fake):
@@ -196,10 +331,10 @@ def test_booking_with_local_ends_with_a_confirmed_appointment(api, stack):
     assert ctx["service"] == "haircut" and ctx["party_size"] == 2, ctx
     assert ctx["slot"].endswith("T15:00:00Z") and ctx["confirmed"] is True, ctx
     assert ctx["business_id"] == "biz-hair-1" and ctx["conversation"] == cid, ctx
-    # a step records the stage it ends in: AGENT_ROUTING and WORKFLOW_TRIGGER pass within
-    # one (their `done:` fires at once); their effects show they ran
+    # a step records the stage it ends in: WORKFLOW_TRIGGER passes within one (its `done:`
+    # fires at once; its effects show it ran); AGENT_ROUTING waits for the history read
     seen = stages(api, cid)
-    assert in_order(seen, [s for s in STAGES if s not in ("AGENT_ROUTING", "WORKFLOW_TRIGGER")]), seen
+    assert in_order(seen, [s for s in STAGES if s != "WORKFLOW_TRIGGER"]), seen
     types = {t for (t,) in q(stack, "SELECT type FROM outbox WHERE aggregateid = %s", cid)}
     assert {"ai.agent.routed", "ai.intent.detected", "ai.turn.completed"} <= types, types
     conv = api.get(f"{BASE}/conversations/{cid}").json()

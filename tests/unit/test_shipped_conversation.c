@@ -50,6 +50,11 @@ static char *child_input(const harness *h)
 #define GATHERED                                                 \
     ",'result':{'slots':{'service':'cleaning','day':'Tuesday'}," \
     "'slots_json':'service=cleaning day=Tuesday','complete':true,'question':''}"
+/* The conversation's earlier turns (flowd.conversation.history), and none. */
+#define HISTORY                                                                    \
+    ",'result':{'messages':[{'role':'user','content':'I need a dental cleaning'}," \
+    "{'role':'assistant','content':'Which day suits you?'}],'tokens':11}"
+#define NO_HISTORY ",'result':{'messages':[],'tokens':0}"
 #define BOOKING                                                                     \
     ",'result':{'action':'book_appointment','reply':'Book a cleaning on Tuesday?'," \
     "'input':{'customer':'Ada','service':'cleaning','slot':'2026-01-07T15:00:00Z'}}"
@@ -67,11 +72,14 @@ static void conversation_gathering(harness *h)
     assert_at(h, "INFORMATION_GATHERING", FL_STATUS_RUNNING);
 }
 
-/* ... then the details are complete: routed, in PROCESSING (entry 5), waiting. */
+/* ... then the details are complete: routed (entry 4, the history read: no earlier turns),
+ * in PROCESSING (entry 5), waiting. */
 static void conversation_processing(harness *h)
 {
     conversation_gathering(h);
     complete_call(h, "3/0", GATHERED, T + 2000);
+    assert_at(h, "AGENT_ROUTING", FL_STATUS_RUNNING);
+    complete_call(h, "4/2", NO_HISTORY, T + 2500);
     assert_at(h, "PROCESSING", FL_STATUS_RUNNING);
 }
 
@@ -165,10 +173,16 @@ static void test_shipped_conversation_gathers_then_routes(void **state)
     assert_in_effects(&h, "\"activity\":\"i1/4/0\"");
     assert_in_effects(&h, "Details: service=cleaning\\nMessage: Tuesday\"");
     complete_call(&h, "4/0", GATHERED, T + 4000);
-    /* routed to the classified agent (confidence 0.75), then processing with it */
+    /* routed to the classified agent (confidence 0.75); the earlier turns are read ... */
     assert_effect(&h, FL_EFFECT_EMIT, 0,
                   "{'data':{'agent':'booking_agent','intent':'book_appointment'},'subject':'k1',"
                   "'topic':'ai.responses','type':'ai.agent.routed'}");
+    assert_at(&h, "AGENT_ROUTING", FL_STATUS_RUNNING);
+    assert_in_effects(&h, "\"activity\":\"i1/5/2\",\"call\":\"flowd.conversation.history\"");
+    assert_in_effects(&h, "\"with\":{\"max_tokens\":2000,\"turns\":10}");
+    /* ... then processing with the agent, the turns between the system prompt and the
+     * request */
+    complete_call(&h, "5/2", HISTORY, T + 4500);
     assert_at(&h, "PROCESSING", FL_STATUS_RUNNING);
     assert_field(&h, "agent", "'booking_agent'");
     assert_field(&h, "slots_json", "'service=cleaning day=Tuesday'");
@@ -176,8 +190,22 @@ static void test_shipped_conversation_gathers_then_routes(void **state)
                           "\"proposal\"");
     assert_in_effects(&h, "\"timeout_ms\":60000,\"with\":{\"agent\":\"booking_agent\",\"json\":"
                           "true,\"messages\":[{\"content\":\"Answer with JSON");
-    assert_in_effects(&h, "Intent: book_appointment\\nDetails: service=cleaning "
-                          "day=Tuesday\\nMessage: Tuesday\",\"role\":\"user\"}]}");
+    assert_in_effects(&h, "holds what the workflow needs.\",\"role\":\"system\"},{\"content\":"
+                          "\"I need a dental cleaning\",\"role\":\"user\"},{\"content\":"
+                          "\"Which day suits you?\",\"role\":\"assistant\"},{\"content\":"
+                          "\"Now: 2026-01-05T10:01:04.500Z\\nIntent: book_appointment\\nDetails: "
+                          "service=cleaning day=Tuesday\\nMessage: Tuesday\",\"role\":\"user\"}]}");
+    /* an answer in words sends them too, before the message */
+    complete_call(&h, "6/0", ",'result':{'action':'answer','reply':'Fine.','input':{}}", T + 5000);
+    assert_at(&h, "ANSWERING", FL_STATUS_RUNNING);
+    assert_in_effects(&h, "\"messages\":[{\"content\":\"You are the booking_agent assistant. "
+                          "Answer briefly.\",\"role\":\"system\"},{\"content\":\"I need a dental "
+                          "cleaning\",\"role\":\"user\"},{\"content\":\"Which day suits you?\","
+                          "\"role\":\"assistant\"},{\"content\":\"Tuesday\",\"role\":\"user\"}]");
+    /* the turns are not kept once the request is done */
+    complete_call(&h, "7/0", ",'result':'Fine.'", T + 5500);
+    assert_at(&h, "COMPLETION", FL_STATUS_RUNNING);
+    assert_field(&h, "history", "null");
     done(&h);
 }
 
@@ -194,7 +222,13 @@ static void test_shipped_conversation_low_confidence_routes_to_general(void **st
                   "'agent':'booking_agent'}",
                   T + 1000);
     complete_call(&h, "3/0", GATHERED, T + 2000);
+    /* no history (the database stayed down): the request goes on without it */
+    fail_call(&h, "4/2", "history.unavailable", "down");
     assert_at(&h, "PROCESSING", FL_STATUS_RUNNING);
+    assert_field(&h, "errors", "0");
+    assert_field(&h, "history", "null");
+    assert_in_effects(&h, "Intent: book_appointment\\nDetails: service=cleaning day=Tuesday\\n"
+                          "Message: I need a dental cleaning\",\"role\":\"user\"}]}");
     assert_field(&h, "agent", "'general_purpose'");
     done(&h);
 }
