@@ -10,9 +10,8 @@ through the REST API and the real engine against fake providers (fake_llm.py):
   (the flowd.activity.completed event the turn resumed with).
 
 The profiles are a test copy of workflows/agents with beauty_salon preferring `second`
-(engine.agents_dir). The conversation flow is the shipped one; its classification call is
-marked `classify: true` (engine/llm/README.md) in the test copy when the shipped file does
-not carry the mark yet."""
+(engine.agents_dir). The conversation flow is the shipped one, whose classification call
+is marked `classify: true` (engine/llm/README.md)."""
 
 import json
 import os
@@ -28,8 +27,6 @@ from conv_harness import BASE, Api, make_key
 from fake_llm import FakeLLM
 
 AGENTS = ROOT / "workflows" / "agents"
-CLASSIFY_AT = "  INTENT_DETECTION:\n    entry:\n      - call: llm\n        with:\n" \
-              "          agent: general_purpose\n"
 
 CLASSIFICATION = {"intent": "book_appointment", "confidence": 0.95, "agent": "beauty_salon",
                   "slots": {"service": "haircut", "date": "2030-05-06", "time": "15:00"}}
@@ -51,15 +48,12 @@ def fake():
 
 
 def workflows_copy(base):
-    """The shipped workflows with the classification call marked."""
+    """The shipped workflows without their profiles (profiles_copy has the test's)."""
     d = base / "workflows"
     shutil.copytree(ROOT / "workflows", d, ignore=shutil.ignore_patterns("agents"))
-    conv = d / "conversation.yaml"
-    src = conv.read_text()
-    if "classify: true" not in src.split("INFORMATION_GATHERING:")[0]:
-        assert CLASSIFY_AT in src, "the INTENT_DETECTION call moved"
-        src = src.replace(CLASSIFY_AT, CLASSIFY_AT + "          classify: true\n", 1)
-        conv.write_text(src)
+    src = (d / "conversation.yaml").read_text()
+    assert "classify: true" in src.split("INFORMATION_GATHERING:")[0], \
+        "the INTENT_DETECTION call lost its classify mark"
     return d
 
 
@@ -112,9 +106,11 @@ def q(stack, sql, *args):
 
 
 def completions(stack, cid):
-    """The conversation's flowd.activity.completed payloads, oldest first."""
-    return [p for (p,) in q(stack, "SELECT payload FROM outbox WHERE aggregateid = %s AND "
-                            "type = 'flowd.activity.completed' ORDER BY seq", cid)]
+    """The conversation's `call: llm` results (flowd.activity.completed payloads that carry
+    usage; the flowd.* calls, such as the history read, carry none), oldest first."""
+    rows = q(stack, "SELECT payload FROM outbox WHERE aggregateid = %s AND "
+                    "type = 'flowd.activity.completed' ORDER BY seq", cid)
+    return [p for (p,) in rows if "usage" in p]
 
 
 def system_prompt(agent_id):

@@ -14,8 +14,9 @@ import uuid
 import psycopg
 import pytest
 import requests
+import yaml
 
-from conftest import wait_for
+from conftest import ROOT, wait_for
 from conv_harness import BASE, SSE, make_key, open_sse, start_api
 from fake_llm import FakeLLM
 
@@ -141,10 +142,22 @@ def processing_prompt(reqs):
     """The user message of the last PROCESSING request among the fake's requests (its
     system message asks for {"action": ...})."""
     for r in reversed(reqs):
-        msgs = r["body"].get("messages") or []
+        msgs = without_profile(r["body"].get("messages") or [])
         if msgs and msgs[0]["role"] == "system" and '"action"' in msgs[0]["content"]:
             return msgs[-1]["content"]
     raise AssertionError(f"no PROCESSING request among {reqs}")
+
+
+PROFILE_PROMPTS = {yaml.safe_load(f.read_text())["system_prompt"]
+                   for f in (ROOT / "workflows" / "agents").glob("*.yaml")}
+
+
+def without_profile(msgs):
+    """The messages the workflow wrote: without the agent profile's system prompt that
+    the activity worker puts first (engine/llm/README.md, "Agents and classification")."""
+    if msgs and msgs[0]["role"] == "system" and msgs[0]["content"] in PROFILE_PROMPTS:
+        return msgs[1:]
+    return msgs
 
 
 def test_dedicated_prompt_carries_the_business_and_the_users_memory(stack, tmp_path_factory,
@@ -207,7 +220,7 @@ def sent_messages(reqs, system_mark):
     """The messages of the last request among reqs whose system message contains
     system_mark ('"action"': PROCESSING; 'You are the': ANSWERING)."""
     for r in reversed(reqs):
-        msgs = r["body"].get("messages") or []
+        msgs = without_profile(r["body"].get("messages") or [])
         if msgs and msgs[0]["role"] == "system" and system_mark in msgs[0]["content"]:
             return msgs
     raise AssertionError(f"no request with {system_mark!r} among {reqs}")

@@ -128,12 +128,13 @@ static void test_shipped_conversation_message_detects_intent(void **state)
     assert_true(h.in->waiting);
     assert_field(&h, "last_message", "'I need a dental cleaning'");
     assert_field(&h, "last_message_id", "'m1'");
-    assert_in_effects(&h, "{\"action\":0,\"activity\":\"i1/2/0\",\"call\":\"llm\",\"entry_seq\":2,"
-                          "\"into\":\"classification\",\"kind\":\"activity_start\",\"retry\":{"
-                          "\"attempts\":3,\"backoff\":\"exponential\",\"delay_ms\":1000,"
-                          "\"max_delay_ms\":10000},\"timeout_ms\":30000,\"with\":{\"agent\":"
-                          "\"general_purpose\",\"json\":true,\"prompt\":\"Classify the user's "
-                          "message.");
+    assert_in_effects(
+        &h, "{\"action\":0,\"activity\":\"i1/2/0\",\"call\":\"llm\",\"entry_seq\":2,"
+            "\"into\":\"classification\",\"kind\":\"activity_start\",\"retry\":{"
+            "\"attempts\":3,\"backoff\":\"exponential\",\"delay_ms\":1000,"
+            "\"max_delay_ms\":10000},\"timeout_ms\":30000,\"with\":{\"agent\":"
+            "\"general_purpose\",\"classify\":true,\"json\":true,\"prompt\":\"Classify the user's "
+            "message.");
     assert_in_effects(&h, "Details: {}\\nMessage: I need a dental cleaning\"}}");
     complete_call(&h, "2/0", CLASSIFIED, T + 1000);
     assert_field(&h, "intent", "'book_appointment'");
