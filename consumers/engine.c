@@ -84,7 +84,12 @@ static void batch_reset(fl_engine_batch *b)
     b->n = 0;
 }
 
-/* Fills the batch: up to batch_size records, waiting at most batch_wait after the first.
+/* Fills the batch: up to batch_size records. The first is waited for (POLL_IDLE_MS at a
+ * time, so the loop sees a stop); after it, the batch takes only what the consumer has
+ * already buffered and closes as soon as nothing more is there, or batch_wait after its
+ * first record. So a lone event is committed at once, and under load a batch holds
+ * whatever arrived while the previous one was committed: its size follows the rate
+ * instead of every batch waiting out a fixed window (docs/benchmarks.md, S3).
  * Errors: FL_EUNAVAIL (the consumer failed for good). */
 static fl_rc poll_batch(fl_engine *e, fl_err *err)
 {
@@ -93,19 +98,17 @@ static fl_rc poll_batch(fl_engine *e, fl_err *err)
     int64_t deadline = 0;
     fl_rc rc = FL_OK;
 
-    while (rc == FL_OK && b->n < (size_t)e->cfg->engine.batch_size && !atomic_load(&e->stopping)) {
-        int64_t left = b->n ? deadline - fl_clock_mono_ms(clk) : POLL_IDLE_MS;
+    while (rc == FL_OK && !atomic_load(&e->stopping)) {
+        int wait = fl_engine__fill_wait(b->n, (size_t)e->cfg->engine.batch_size,
+                                        fl_clock_mono_ms(clk), deadline, POLL_IDLE_MS);
         fl_kafka_msg *m = NULL;
-        if (b->n && left <= 0) {
+        if (wait < 0) {
             break;
         }
-        rc = fl_kafka_consumer_poll(e->consumer, (int)(left > 0 ? left : 0), &m, err);
+        rc = fl_kafka_consumer_poll(e->consumer, wait, &m, err);
         atomic_store(&e->assigned, fl_kafka_consumer_assigned(e->consumer));
         if (!m) {
-            if (b->n == 0) {
-                break; /* idle: let the loop check for stop */
-            }
-            continue;
+            break; /* idle: let the loop check for stop; or nothing more buffered */
         }
         if (b->n == 0) {
             deadline = fl_clock_mono_ms(clk) + e->cfg->engine.batch_wait_ms;

@@ -1,7 +1,8 @@
 /* consumers/engine.h -- the engine loop: consumes the engine's input topics and applies
  * each event to its workflow instances exactly once (ARCHITECTURE.md section 2).
  *
- * Per batch (up to engine.batch_size events or engine.batch_wait): decode CloudEvents
+ * Per batch (what the consumer has buffered, up to engine.batch_size events, filled for
+ * at most engine.batch_wait): decode CloudEvents
  * (undecodable, invalid, subject-less or over-size events are dead letters), drop those
  * the inbox has seen, load the running instances of each (tenant, key), start instances
  * of workflows whose triggers list the type (no running instance of that workflow has the

@@ -72,31 +72,6 @@ static void add_dead(fl_engine *e, fl_engine_batch *b, const fl_engine_item *it)
     free(k);
 }
 
-/* Marks the events of [lo, hi) the inbox has seen, or that the range gives twice. */
-static fl_rc mark_seen(fl_engine *e, fl_engine_batch *b, size_t lo, size_t hi, fl_err *err)
-{
-    size_t n = hi - lo;
-    fl_store_event_ref *refs = fl_xcalloc(n + 1, sizeof(*refs));
-    bool *seen = fl_xcalloc(n + 1, sizeof(*seen));
-    bool *dup = fl_xcalloc(n + 1, sizeof(*dup));
-    fl_rc rc;
-
-    for (size_t i = 0; i < n; i++) {
-        const fl_cloudevent *ce = b->items[lo + i].reason ? NULL : b->items[lo + i].ce;
-        refs[i] = ce ? (fl_store_event_ref){ce->tenant, ce->source, ce->id}
-                     : (fl_store_event_ref){"", "", NULL};
-    }
-    fl_engine__dedupe(refs, n, dup);
-    rc = fl_store_inbox_seen(e->store, refs, n, seen, err);
-    for (size_t i = 0; rc == FL_OK && i < n; i++) {
-        b->items[lo + i].skip = refs[i].id && (seen[i] || dup[i]);
-    }
-    free(dup);
-    free(seen);
-    free(refs);
-    return rc;
-}
-
 static void live_clear(fl_engine_batch *b)
 {
     for (size_t i = 0; i < b->nlive; i++) {
@@ -171,37 +146,34 @@ out:
     return rc;
 }
 
-/* The distinct tenants of the batch's keys, plus the system tenant (shipped definitions
- * saved by other processes). Ownership: the array is the caller's, the strings borrowed. */
-static size_t batch_tenants(const fl_engine_batch *b, const char ***out)
+/* The distinct tenants of the decoded events of [lo, hi), plus the system tenant (shipped
+ * definitions saved by other processes). Ownership: the array is the caller's, the
+ * strings borrowed. */
+static size_t range_tenants(const fl_engine_batch *b, size_t lo, size_t hi, const char ***out)
 {
-    const char **t = fl_xcalloc(b->nkeys + 1, sizeof(*t));
+    const char **t = fl_xcalloc(hi - lo + 1, sizeof(*t));
     size_t n = 0;
 
     t[n++] = FL_REGISTRY_SYSTEM_TENANT;
-    for (size_t k = 0; k < b->nkeys; k++) {
+    for (size_t i = lo; i < hi; i++) {
+        const fl_cloudevent *ce = b->items[i].reason ? NULL : b->items[i].ce;
         size_t j = 0;
-        while (j < n && strcmp(t[j], b->keys[k].tenant) != 0) {
+        while (ce && j < n && strcmp(t[j], ce->tenant) != 0) {
             j++;
         }
-        if (j == n) {
-            t[n++] = b->keys[k].tenant;
+        if (ce && j == n) {
+            t[n++] = ce->tenant;
         }
     }
     *out = t;
     return n;
 }
 
-/* A definition is in effect for every event produced after its PUT returned: before the
- * events are applied, one query counts each tenant's stored definitions, and a tenant
- * whose count moved since it was last read is read again. (The count is taken after the
- * events were polled, so it sees every definition committed before they were produced.) */
-static fl_rc refresh_changed(fl_engine *e, const fl_engine_batch *b, fl_err *err)
+/* Re-reads the definitions of the tenants whose stored count moved since last read. */
+static fl_rc refresh_stale(fl_engine *e, const char *const *tenants, const int64_t *counts,
+                           size_t n, fl_err *err)
 {
-    const char **tenants = NULL;
-    size_t n = b->nkeys ? batch_tenants(b, &tenants) : 0;
-    int64_t *counts = fl_xcalloc(n + 1, sizeof(*counts));
-    fl_rc rc = n ? fl_store_definitions_count(e->store, tenants, n, counts, err) : FL_OK;
+    fl_rc rc = FL_OK;
 
     for (size_t i = 0; rc == FL_OK && i < n; i++) {
         if (fl_registry_is_stale(e->reg, tenants[i], counts[i])) {
@@ -211,8 +183,43 @@ static fl_rc refresh_changed(fl_engine *e, const fl_engine_batch *b, fl_err *err
             }
         }
     }
-    free(counts);
+    return rc;
+}
+
+/* One query before the events of [lo, hi) are applied: marks those the inbox has seen
+ * (or that the range gives twice), and counts each of their tenants' stored definitions.
+ * A definition is in effect for every event produced after its PUT returned: a tenant
+ * whose count moved since it was last read is read again. (The count is taken after
+ * the events were polled, so it sees every definition committed before they were
+ * produced.) */
+static fl_rc look_up(fl_engine *e, fl_engine_batch *b, size_t lo, size_t hi, fl_err *err)
+{
+    size_t n = hi - lo;
+    fl_store_event_ref *refs = fl_xcalloc(n + 1, sizeof(*refs));
+    bool *seen = fl_xcalloc(n + 1, sizeof(*seen)), *dup = fl_xcalloc(n + 1, sizeof(*dup));
+    fl_store_batch_lookup q = {refs, n, seen, NULL, 0, NULL};
+    const char **tenants = NULL;
+    fl_rc rc;
+
+    for (size_t i = 0; i < n; i++) {
+        const fl_cloudevent *ce = b->items[lo + i].reason ? NULL : b->items[lo + i].ce;
+        refs[i] = ce ? (fl_store_event_ref){ce->tenant, ce->source, ce->id}
+                     : (fl_store_event_ref){"", "", NULL};
+    }
+    q.ntenants = range_tenants(b, lo, hi, &tenants);
+    q.tenants = tenants;
+    q.counts_out = fl_xcalloc(q.ntenants, sizeof(*q.counts_out));
+    fl_engine__dedupe(refs, n, dup);
+    rc = fl_store_lookup(e->store, &q, err);
+    for (size_t i = 0; rc == FL_OK && i < n; i++) {
+        b->items[lo + i].skip = refs[i].id && (seen[i] || dup[i]);
+    }
+    rc = rc == FL_OK ? refresh_stale(e, tenants, q.counts_out, q.ntenants, err) : rc;
+    free(q.counts_out);
     free(tenants);
+    free(dup);
+    free(seen);
+    free(refs);
     return rc;
 }
 
@@ -255,15 +262,12 @@ static fl_rc attempt(fl_engine *e, fl_engine_batch *b, size_t lo, size_t hi, fl_
     live_clear(b);
     b->dead = b->skipped = b->steps = b->started = 0;
     b->now_ms = fl_clock_now_ms(fl_clock_system());
-    rc = mark_seen(e, b, lo, hi, err);
+    rc = look_up(e, b, lo, hi, err);
     if (rc != FL_OK) {
         goto out;
     }
     group_range(b, lo, hi);
-    rc = refresh_changed(e, b, err);
-    if (rc == FL_OK) {
-        rc = load_live(e, b, err);
-    }
+    rc = load_live(e, b, err);
     for (size_t i = lo; i < hi && rc == FL_OK; i++) {
         rc = item_apply(e, b, &b->items[i], err);
     }

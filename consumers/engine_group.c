@@ -1,5 +1,5 @@
 /* consumers/engine_group.c -- the pure bookkeeping of a batch: grouping its events by
- * (tenant, key) and finding events given twice.
+ * (tenant, key), finding events given twice, and when a batch stops filling.
  *
  * Design: both sort an index array (qsort, O(n log n)) instead of hashing: a batch holds
  * at most engine.batch_size events, the comparison is two strcmp calls, and the result
@@ -108,4 +108,16 @@ void fl_engine__dedupe(const fl_store_event_ref *refs, size_t n, bool *dup_out)
     }
     free(s);
     free(r);
+}
+
+int fl_engine__fill_wait(size_t n, size_t batch_size, int64_t now_ms, int64_t deadline_ms,
+                         int idle_ms)
+{
+    if (n >= batch_size) {
+        return -1;
+    }
+    if (n == 0) {
+        return idle_ms;
+    }
+    return now_ms < deadline_ms ? 0 : -1;
 }

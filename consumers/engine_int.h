@@ -85,6 +85,13 @@ bool fl_engine__sleep(fl_engine *e, int64_t ms);
  * Errors: FL_EINVAL (a step failed: err says why), the store's (re-reads). */
 fl_rc fl_engine__apply(fl_engine *e, fl_engine_batch *b, fl_engine_item *it, fl_err *err);
 
+/* engine_group.c (pure). How long the next poll of a batch that holds n records may
+ * wait, in ms: idle_ms for an empty batch, 0 (only what is already buffered) for a
+ * started one until its fill deadline, -1 when the batch is to close (full, or the
+ * deadline is reached). */
+int fl_engine__fill_wait(size_t n, size_t batch_size, int64_t now_ms, int64_t deadline_ms,
+                         int idle_ms);
+
 /* engine_group.c (pure). Gives each of the n (tenant, key) pairs its group: keys_out gets
  * the distinct pairs in first-seen order (pointers borrowed from in), group_out[i] the
  * index of in[i]. Pairs with a NULL key get group SIZE_MAX. Returns the count. */

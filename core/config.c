@@ -95,7 +95,8 @@ const fl_config_opt fl_config__opts[] = {
     OPT(engine.batch_size, "engine.batch_size", FL_CONFIG_INT, "500", 1, 100000, false, NULL,
         "events applied per PostgreSQL transaction"),
     OPT(engine.batch_wait_ms, "engine.batch_wait", FL_CONFIG_DURATION, "5ms", 0, 10000, false, NULL,
-        "how long a batch may wait to fill before it is committed"),
+        "at most this long after its first event a batch takes more that are already buffered; it "
+        "closes at once when none are"),
     OPT(engine.max_step_attempts, "engine.max_step_attempts", FL_CONFIG_INT, "5", 1, 1000, false,
         NULL, "a step that keeps failing is dead-lettered after this many attempts"),
     OPT(engine.max_event_bytes, "engine.max_event_bytes", FL_CONFIG_BYTES, "1MiB", 1024, 64LL << 20,

@@ -88,7 +88,7 @@ typedef struct fl_config_engine {
     char *agents_dir;          /* agent profiles; "" = <workflows_dir>/agents */
     char *default_tenant;      /* for events from other producers without ce_tenant */
     int batch_size;            /* events per transaction */
-    int batch_wait_ms;         /* how long a batch may wait to fill */
+    int batch_wait_ms;         /* bound of filling a batch with buffered events */
     int max_step_attempts;     /* a step that keeps failing is dead-lettered after this */
     long long max_event_bytes; /* larger events are dead-lettered */
 } fl_config_engine;

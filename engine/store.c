@@ -175,37 +175,6 @@ void fl_store_definitions_deinit(fl_store_definitions *defs)
     memset(defs, 0, sizeof(*defs));
 }
 
-/* One count per tenant by the primary key's index; the list is one jsonb parameter. */
-static const char sql_definitions_count[] =
-    "SELECT t.ord - 1, (SELECT count(*) FROM definitions d WHERE d.tenant = t.v) "
-    "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS t(v, ord) ORDER BY t.ord";
-
-fl_rc fl_store_definitions_count(fl_store *st, const char *const *tenants, size_t n,
-                                 int64_t *counts_out, fl_err *err)
-{
-    json_t *list = json_array();
-    char *p[1] = {NULL};
-    fl_pg_rows *rows = NULL;
-    fl_rc rc;
-
-    for (size_t i = 0; i < n; i++) {
-        json_array_append_new(list, json_string(tenants[i]));
-        counts_out[i] = 0;
-    }
-    p[0] = json_dumps(list, JSON_COMPACT);
-    rc = exec1(st, sql_definitions_count, 1, (const char *const *)p, &rows, err);
-    for (size_t r = 0; rc == FL_OK && r < fl_pg_rows_count(rows); r++) {
-        size_t i = (size_t)strtoull(fl_pg_rows_get(rows, r, 0), NULL, 10);
-        if (i < n) {
-            counts_out[i] = strtoll(fl_pg_rows_get(rows, r, 1), NULL, 10);
-        }
-    }
-    fl_pg_rows_free(rows);
-    free(p[0]);
-    json_decref(list);
-    return rc;
-}
-
 /* ---- instances ------------------------------------------------------------------------ */
 
 static const char sql_instances_load[] =
@@ -319,36 +288,76 @@ void fl_store_instances_deinit(fl_store_instances *list)
 
 /* ---- inbox ---------------------------------------------------------------------------- */
 
-static const char sql_inbox_seen[] =
-    "SELECT k.ord - 1 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(e, ord) "
+/* The inbox lookup ($1: [[tenant, source, id], ...]; kind 0, the index of each seen event)
+ * and the definition counts by the primary key's index ($2: [tenant, ...]; kind 1, the
+ * index and the count), in one statement: the engine makes both before every batch. */
+static const char sql_lookup[] =
+    "SELECT 0, k.ord - 1, 0 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(e, ord) "
     "WHERE EXISTS (SELECT 1 FROM inbox b WHERE b.tenant = k.e->>0 AND b.source = k.e->>1 "
-    "AND b.id = k.e->>2)";
+    "AND b.id = k.e->>2) "
+    "UNION ALL SELECT 1, t.ord - 1, (SELECT count(*) FROM definitions d WHERE d.tenant = t.v) "
+    "FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS t(v, ord)";
+
+/* The two jsonb parameters of sql_lookup. A ref without id is null there, which matches
+ * nothing but keeps the positions of the refs after it. */
+static void lookup_params(const fl_store_batch_lookup *q, char *p[2])
+{
+    json_t *a = json_array(), *t = json_array();
+
+    for (size_t i = 0; i < q->nrefs; i++) {
+        const fl_store_event_ref *r = &q->refs[i];
+        json_array_append_new(a, json_pack("[s, s, s?]", r->tenant, r->source, r->id));
+    }
+    for (size_t i = 0; i < q->ntenants; i++) {
+        json_array_append_new(t, json_string(q->tenants[i]));
+    }
+    p[0] = fl_store__json(a);
+    p[1] = fl_store__json(t);
+    json_decref(a);
+    json_decref(t);
+}
+
+fl_rc fl_store_lookup(fl_store *st, const fl_store_batch_lookup *q, fl_err *err)
+{
+    char *p[2];
+    fl_pg_rows *rows = NULL;
+    fl_rc rc;
+
+    for (size_t i = 0; i < q->nrefs; i++) {
+        q->seen_out[i] = false;
+    }
+    for (size_t i = 0; i < q->ntenants; i++) {
+        q->counts_out[i] = 0;
+    }
+    lookup_params(q, p);
+    rc = exec1(st, sql_lookup, 2, (const char *const *)p, &rows, err);
+    for (size_t r = 0; rc == FL_OK && r < fl_pg_rows_count(rows); r++) {
+        bool seen = strcmp(fl_pg_rows_get(rows, r, 0), "0") == 0;
+        size_t i = (size_t)strtoull(fl_pg_rows_get(rows, r, 1), NULL, 10);
+        if (seen && i < q->nrefs) {
+            q->seen_out[i] = true;
+        } else if (!seen && i < q->ntenants) {
+            q->counts_out[i] = strtoll(fl_pg_rows_get(rows, r, 2), NULL, 10);
+        }
+    }
+    fl_pg_rows_free(rows);
+    free(p[0]);
+    free(p[1]);
+    return rc;
+}
 
 fl_rc fl_store_inbox_seen(fl_store *st, const fl_store_event_ref *refs, size_t n, bool *seen_out,
                           fl_err *err)
 {
-    json_t *a = json_array();
-    char *arg;
-    const char *p[1];
-    fl_pg_rows *rows = NULL;
-    fl_rc rc;
+    fl_store_batch_lookup q = {refs, n, seen_out, NULL, 0, NULL};
 
-    for (size_t i = 0; i < n; i++) {
-        seen_out[i] = false;
-        json_array_append_new(a,
-                              json_pack("[s, s, s]", refs[i].tenant, refs[i].source, refs[i].id));
-    }
-    arg = fl_store__json(a);
-    p[0] = arg;
-    rc = exec1(st, sql_inbox_seen, 1, p, &rows, err);
-    for (size_t r = 0; rc == FL_OK && r < fl_pg_rows_count(rows); r++) {
-        size_t i = (size_t)strtoull(fl_pg_rows_get(rows, r, 0), NULL, 10);
-        if (i < n) {
-            seen_out[i] = true;
-        }
-    }
-    fl_pg_rows_free(rows);
-    json_decref(a);
-    free(arg);
-    return rc;
+    return fl_store_lookup(st, &q, err);
+}
+
+fl_rc fl_store_definitions_count(fl_store *st, const char *const *tenants, size_t n,
+                                 int64_t *counts_out, fl_err *err)
+{
+    fl_store_batch_lookup q = {NULL, 0, NULL, tenants, n, counts_out};
+
+    return fl_store_lookup(st, &q, err);
 }

@@ -163,6 +163,20 @@ typedef struct fl_store_event_ref {
 fl_rc fl_store_inbox_seen(fl_store *st, const fl_store_event_ref *refs, size_t n, bool *seen_out,
                           fl_err *err);
 
+/* fl_store_inbox_seen and fl_store_definitions_count in one query (one round trip): the
+ * engine asks both before every batch. A ref with a NULL id is never seen. */
+typedef struct fl_store_batch_lookup {
+    const fl_store_event_ref *refs;
+    size_t nrefs;
+    bool *seen_out; /* nrefs elements, owned by the caller */
+    const char *const *tenants;
+    size_t ntenants;
+    int64_t *counts_out; /* ntenants elements, owned by the caller */
+} fl_store_batch_lookup;
+
+/* Errors: FL_EUNAVAIL, FL_EIO. */
+fl_rc fl_store_lookup(fl_store *st, const fl_store_batch_lookup *q, fl_err *err);
+
 /* ---- the batch ----------------------------------------------------------------------- */
 
 /* One instance's step. before == NULL for an instance the step created (INSERT, row

@@ -1,5 +1,6 @@
 /* tests/unit/test_engine_batch.c -- the pure bookkeeping of an engine batch: grouping
- * events by (tenant, key) in first-seen order, and finding events given twice. */
+ * events by (tenant, key) in first-seen order, finding events given twice, and when a
+ * batch stops filling. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,6 +80,26 @@ static void test_engine_dedupe_ignores_dead_letters(void **state)
     assert_false(dup[1]);
 }
 
+/* An empty batch waits for its first record; a started one never waits for more. */
+static void test_engine_fill_waits_only_for_the_first(void **state)
+{
+    (void)state;
+    assert_int_equal(fl_engine__fill_wait(0, 500, 1000, 0, 100), 100);
+    assert_int_equal(fl_engine__fill_wait(1, 500, 1000, 1005, 100), 0);
+    assert_int_equal(fl_engine__fill_wait(499, 500, 1004, 1005, 100), 0);
+}
+
+static void test_engine_fill_closes_full_or_late(void **state)
+{
+    (void)state;
+    assert_int_equal(fl_engine__fill_wait(500, 500, 1000, 1005, 100), -1);
+    assert_int_equal(fl_engine__fill_wait(3, 500, 1005, 1005, 100), -1);
+    assert_int_equal(fl_engine__fill_wait(3, 500, 1009, 1005, 100), -1);
+    /* batch_wait 0: the deadline is the first record's own time, one record a batch */
+    assert_int_equal(fl_engine__fill_wait(1, 500, 1000, 1000, 100), -1);
+    assert_int_equal(fl_engine__fill_wait(1, 1, 1000, 1005, 100), -1);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -87,6 +108,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_engine_group_of_nothing),
         cmocka_unit_test(test_engine_dedupe_marks_later_copies),
         cmocka_unit_test(test_engine_dedupe_ignores_dead_letters),
+        cmocka_unit_test(test_engine_fill_waits_only_for_the_first),
+        cmocka_unit_test(test_engine_fill_closes_full_or_late),
     };
 
     fl_log_set_level(FL_ERROR);
