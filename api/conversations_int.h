@@ -14,10 +14,10 @@
  * flow_type, business_id, user_id, metadata and agent live in the instance's context
  * (workflows/conversation.yaml copies them from conversation.started in GREETING).
  *
- * Message {id, seq, role, content, agent, usage, created_at} from the engine's `messages`
- * transcript; id is "<conversation id>:<seq>" (the transcript keeps no API message id;
- * the message_id returned by POST .../messages is the id carried by the event and by the
- * workflow as ctx.last_message_id).
+ * Message {id, seq, role, content, agent, message_id, usage, created_at} from the engine's
+ * `messages` transcript; id is "<conversation id>:<seq>"; message_id, on a user's row, is
+ * the id POST .../messages returned (carried by the event, kept by the engine, and the
+ * workflow's ctx.last_message_id); usage, on an assistant's row, is the call's accounting.
  *
  * Thread-safety: every function serves one request on its worker thread. */
 #ifndef FL_API_CONVERSATIONS_INT_H
@@ -100,10 +100,10 @@ bool fl_conv__start(fl_req *r, const char *id, const json_t *data, char *event_i
 bool fl_conv__send_message(fl_req *r, const char *conv_id, const char *content, char *message_id,
                            char *event_id);
 
-/* Waits up to wait_ms for the next assistant message after the user message `content`
- * posted after transcript seq `after`. *reply_out is the message or NULL (not in time).
- * False after answering (a database failure). */
-bool fl_conv__wait_reply(fl_req *r, const char *conv_id, long long after, const char *content,
+/* Waits up to wait_ms for the next assistant message after the user message message_id
+ * (fl_conv__send_message's) posted after transcript seq `after`. *reply_out is the
+ * message or NULL (not in time). False after answering (a database failure). */
+bool fl_conv__wait_reply(fl_req *r, const char *conv_id, long long after, const char *message_id,
                          uint64_t since, int wait_ms, json_t **reply_out);
 
 /* Posts `content` to c and answers: 202 {event_id, message_id, conversation_id}, 200 with
@@ -157,8 +157,7 @@ fl_conv_woke fl_conv__sleep(fl_req *r, const char *key, uint64_t *since, int64_t
 
 /* POST .../messages with Accept: text/event-stream: the reply as message.delta then
  * message.completed on this response (api/conversations_sse.c). */
-int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, const char *content,
-                          uint64_t since, const char *event_id, const char *message_id,
-                          int wait_ms);
+int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, uint64_t since,
+                          const char *event_id, const char *message_id, int wait_ms);
 
 #endif

@@ -56,13 +56,13 @@ int fl_conv__post_to(fl_req *r, fl_conv *c, const char *content, int wait_ms, bo
         return r->status;
     }
     if (sse) {
-        return fl_conv__stream_reply(r, c->id, c->max_seq, content, since, event_id, message_id,
+        return fl_conv__stream_reply(r, c->id, c->max_seq, since, event_id, message_id,
                                      wait_ms > 0 ? wait_ms : r->api->cfg->api.max_wait_ms);
     }
     if (wait_ms <= 0) {
         return accepted(r, c, event_id, message_id);
     }
-    if (!fl_conv__wait_reply(r, c->id, c->max_seq, content, since, wait_ms, &reply)) {
+    if (!fl_conv__wait_reply(r, c->id, c->max_seq, message_id, since, wait_ms, &reply)) {
         return r->status;
     }
     if (!reply) {

@@ -29,20 +29,20 @@ const char fl_conv__sql_object[] =
     "'created_at', " FL_CONV_TS("i.created_at") ", 'updated_at', " FL_CONV_TS("i.updated_at") ")";
 
 /* A macro as well as a constant: fl_conv__sql_reply below embeds it at compile time. */
-#define SQL_MESSAGE                                                                          \
-    "json_build_object('id', m.conversation || ':' || m.seq, 'seq', m.seq, 'role', m.role, " \
-    "'content', m.content, 'agent', m.agent, 'usage', "                                      \
-    "CASE WHEN m.tokens_in IS NULL AND m.tokens_out IS NULL AND m.cost IS NULL THEN NULL "   \
-    "ELSE json_build_object('tokens_in', COALESCE(m.tokens_in, 0), 'tokens_out', "           \
-    "COALESCE(m.tokens_out, 0), 'cost', COALESCE(m.cost, 0), 'provider', m.provider, "       \
-    "'model', m.model) END, "                                                                \
+#define SQL_MESSAGE                                                                           \
+    "json_build_object('id', m.conversation || ':' || m.seq, 'seq', m.seq, 'role', m.role, "  \
+    "'content', m.content, 'agent', m.agent, 'message_id', m.message_id, 'usage', "           \
+    "COALESCE(m.usage, (CASE WHEN m.tokens_in IS NULL AND m.tokens_out IS NULL AND "          \
+    "m.cost IS NULL THEN NULL ELSE json_build_object('tokens_in', COALESCE(m.tokens_in, 0), " \
+    "'tokens_out', COALESCE(m.tokens_out, 0), 'cost', COALESCE(m.cost, 0), 'provider', "      \
+    "m.provider, 'model', m.model) END)::jsonb), "                                            \
     "'created_at', " FL_CONV_TS("m.created_at") ")"
 
 const char fl_conv__sql_message[] = SQL_MESSAGE;
 
 const char fl_conv__sql_reply[] =
     "WITH u AS (SELECT seq FROM messages WHERE tenant = $1 AND conversation = $2 "
-    "AND seq > $3::bigint AND role = 'user' AND content = $4 ORDER BY seq LIMIT 1) "
+    "AND seq > $3::bigint AND role = 'user' AND message_id = $4 ORDER BY seq LIMIT 1) "
     "SELECT " SQL_MESSAGE " FROM messages m, u WHERE m.tenant = $1 AND m.conversation = $2 "
     "AND m.seq > u.seq AND m.role = 'assistant' ORDER BY m.seq LIMIT 1";
 
@@ -200,16 +200,16 @@ bool fl_conv__send_message(fl_req *r, const char *conv_id, const char *content, 
 typedef struct reply_wait {
     const char *conv_id;
     char after[24];
-    const char *content;
+    const char *message_id;
     json_t *reply;
 } reply_wait;
 
-/* The user's message is the first user row after `after` with the same text (the
- * transcript keeps no message id); the reply is the first assistant row after it. */
+/* The user's message is the row with its message_id (008_messages_turns.sql); the reply
+ * is the first assistant row after it. */
 static fl_wait_check reply_arrived(fl_req *r, void *arg)
 {
     reply_wait *w = arg;
-    const char *p[4] = {r->who.tenant, w->conv_id, w->after, w->content};
+    const char *p[4] = {r->who.tenant, w->conv_id, w->after, w->message_id};
 
     if (!fl_req_db_json(r, fl_conv__sql_reply, 4, p, &w->reply)) {
         return FL_WAIT_ANSWERED;
@@ -217,10 +217,10 @@ static fl_wait_check reply_arrived(fl_req *r, void *arg)
     return w->reply ? FL_WAIT_DONE : FL_WAIT_NOT_YET;
 }
 
-bool fl_conv__wait_reply(fl_req *r, const char *conv_id, long long after, const char *content,
+bool fl_conv__wait_reply(fl_req *r, const char *conv_id, long long after, const char *message_id,
                          uint64_t since, int wait_ms, json_t **reply_out)
 {
-    reply_wait w = {conv_id, "", content, NULL};
+    reply_wait w = {conv_id, "", message_id, NULL};
 
     *reply_out = NULL;
     snprintf(w.after, sizeof(w.after), "%lld", after);

@@ -160,11 +160,11 @@ fl_conv_woke fl_conv__sleep(fl_req *r, const char *key, uint64_t *since, int64_t
 
 /* ---- the streamed reply of POST .../messages ------------------------------------------ */
 
-static fl_rc find_reply(fl_req *r, const char *conv_id, long long after, const char *content,
+static fl_rc find_reply(fl_req *r, const char *conv_id, long long after, const char *message_id,
                         json_t **out, fl_err *err)
 {
     char a[24];
-    const char *p[4] = {r->who.tenant, conv_id, a, content};
+    const char *p[4] = {r->who.tenant, conv_id, a, message_id};
 
     snprintf(a, sizeof(a), "%lld", after);
     return fl_conv__db_json(r, fl_conv__sql_reply, 4, p, out, err);
@@ -186,8 +186,8 @@ static bool send_reply(fl_req *r, json_t *reply, const char *event_id, const cha
     return ok;
 }
 
-int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, const char *content,
-                          uint64_t since, const char *event_id, const char *message_id, int wait_ms)
+int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, uint64_t since,
+                          const char *event_id, const char *message_id, int wait_ms)
 {
     int64_t now = fl_clock_mono_ms(fl_clock_system());
     int64_t deadline = now + wait_ms, beat = r->api->cfg->api.sse_heartbeat_ms;
@@ -197,7 +197,7 @@ int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, const
     bool alive = fl_sse__begin(r);
 
     while (alive) {
-        if (find_reply(r, conv_id, after, content, &reply, &err) != FL_OK) {
+        if (find_reply(r, conv_id, after, message_id, &reply, &err) != FL_OK) {
             fl_conv__stream_failed(r, "unavailable", "could not read the transcript");
             break;
         }

@@ -352,7 +352,11 @@ static fl_rc cmd_cancel(fl_engine *e, fl_engine_batch *b, size_t group, const fl
 static void add_user_message(fl_engine_batch *b, const fl_event *ev)
 {
     const char *content = str_field(ev->data, "content");
-    fl_store_message m = {ev->tenant, ev->subject, "user", content, NULL, NULL, NULL, NULL};
+    fl_store_message m = {.tenant = ev->tenant,
+                          .conversation = ev->subject,
+                          .role = "user",
+                          .content = content,
+                          .message_id = str_field(ev->data, "message_id")};
 
     if (content) {
         fl_store_batch_add_message(b->sb, &m);

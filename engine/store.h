@@ -199,7 +199,8 @@ typedef struct fl_store_message {
     const char *role; /* user | assistant | system */
     const char *content;
     const char *agent, *provider, *model; /* may be NULL */
-    const json_t *usage;                  /* {tokens_in, tokens_out, cost, latency_ms}? */
+    const json_t *usage;                  /* {tokens_in, tokens_out, cost, latency_ms, ...}? */
+    const char *message_id;               /* the API's id of a user's message, or NULL */
 } fl_store_message;
 
 /* One outbox row the engine adds directly (children on another key, commands). */

@@ -157,7 +157,7 @@ static char *usage_cost(const json_t *usage)
 
 void fl_store_batch_add_message(fl_store_batch *b, const fl_store_message *m)
 {
-    char *p[11] = {fl_store__str(m->tenant),
+    char *p[13] = {fl_store__str(m->tenant),
                    fl_store__str(m->conversation),
                    fl_store__str(m->role),
                    fl_store__str(m->content),
@@ -167,9 +167,11 @@ void fl_store_batch_add_message(fl_store_batch *b, const fl_store_message *m)
                    usage_int(m->usage, "tokens_in"),
                    usage_int(m->usage, "tokens_out"),
                    usage_cost(m->usage),
-                   usage_int(m->usage, "latency_ms")};
+                   usage_int(m->usage, "latency_ms"),
+                   json_is_object(m->usage) ? json_dumps(m->usage, JSON_COMPACT) : NULL,
+                   fl_store__str(m->message_id)};
 
-    fl_store__op_add_take(b, FL_STORE_MESSAGE, 11, p);
+    fl_store__op_add_take(b, FL_STORE_MESSAGE, 13, p);
 }
 
 static char *hex_bytea(const void *data, size_t len)

@@ -33,7 +33,7 @@ typedef enum fl_store_stmt {
     FL_STORE_NSTMTS
 } fl_store_stmt;
 
-#define FL_STORE_MAX_PARAMS 12
+#define FL_STORE_MAX_PARAMS 13 /* the transcript row (sql_message) */
 
 typedef struct fl_store_op {
     fl_store_stmt stmt;

@@ -51,8 +51,8 @@ static const char sql_history[] =
  * is the instance key) makes it safe, and the primary key catches a violation. */
 static const char sql_message[] =
     "INSERT INTO messages (tenant, conversation, seq, role, content, agent, provider, model, "
-    "tokens_in, tokens_out, cost, latency_ms) "
-    "SELECT $1, $2, COALESCE(max(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11 "
+    "tokens_in, tokens_out, cost, latency_ms, usage, message_id) "
+    "SELECT $1, $2, COALESCE(max(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 "
     "FROM messages WHERE tenant = $1 AND conversation = $2";
 
 static const char sql_outbox[] =

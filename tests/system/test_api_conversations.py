@@ -120,6 +120,8 @@ def test_message_with_wait_answers_200_with_the_assistant_reply(api):
     msgs = api.messages(cid)
     user = [m for m in msgs if m["role"] == "user"]
     assert user and user[0]["content"] == "Can I order a pizza?"
+    # the transcript keeps the id the API answered: ?wait= pairs the reply by it
+    assert user[0]["message_id"] == reply["message_id"], user
     assert reply["seq"] > user[0]["seq"]
     # the local provider's keyword table routes a pizza to the restaurant agent
     conv = api.get(conv_path(cid)).json()

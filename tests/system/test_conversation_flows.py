@@ -134,8 +134,26 @@ def test_booking_with_a_fake_provider(stack, tmp_path_factory, fake, kind):
         used = q(stack, "SELECT usage FROM instances WHERE key = %s AND workflow = "
                  "'conversation'", cid)[0][0]
         assert used["tokens_in"] > 0, used
+        turn_is_recorded(a, cid, reply)
     finally:
         a.flowd.stop()
+
+
+def turn_is_recorded(api, cid, reply):
+    """The transcript keeps the user's message under the message_id the API answered, and
+    the assistant's reply with the whole accounting of its call (008_messages_turns.sql)."""
+    r = api.get(f"{BASE}/conversations/{cid}/messages")
+    assert r.status_code == 200, r.text
+    rows = r.json()["data"]
+    user = [m for m in rows if m["role"] == "user" and m["message_id"] == reply["message_id"]]
+    assert [m["content"] for m in user] == ["I'd like a haircut please"], rows
+    answer = next(m for m in rows if m["role"] == "assistant" and m["seq"] > user[0]["seq"])
+    assert answer["seq"] == reply["seq"] and answer["message_id"] is None, (answer, reply)
+    usage = answer["usage"]
+    assert usage["provider"] == "primary" and usage["model"], usage
+    for field in ("tokens_in", "tokens_out", "latency_ms", "ttft_ms", "attempts"):
+        assert isinstance(usage[field], int), (field, usage)
+    assert usage["fallbacks"] == [], usage
 
 
 def processing_prompt(reqs):

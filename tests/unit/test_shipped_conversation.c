@@ -55,9 +55,10 @@ static char *child_input(const harness *h)
     ",'result':{'messages':[{'role':'user','content':'I need a dental cleaning'}," \
     "{'role':'assistant','content':'Which day suits you?'}],'tokens':11}"
 #define NO_HISTORY ",'result':{'messages':[],'tokens':0}"
-#define BOOKING                                                                     \
-    ",'result':{'action':'book_appointment','reply':'Book a cleaning on Tuesday?'," \
-    "'input':{'customer':'Ada','service':'cleaning','slot':'2026-01-07T15:00:00Z'}}"
+#define BOOKING                                                                       \
+    ",'result':{'action':'book_appointment','reply':'Book a cleaning on Tuesday?',"   \
+    "'input':{'customer':'Ada','service':'cleaning','slot':'2026-01-07T15:00:00Z'}}," \
+    "'usage':{'tokens_in':7,'tokens_out':3}"
 #define ORDERING                                                           \
     ",'result':{'action':'place_order','reply':'Order one pizza for 12?'," \
     "'input':{'items':[{'sku':'pizza','qty':1}],'total':12}}"
@@ -160,12 +161,15 @@ static void test_shipped_conversation_gathers_then_routes(void **state)
     /* something is missing: ask, and stay */
     complete_call(&h, "3/0",
                   ",'result':{'slots':{'service':'cleaning'},'slots_json':'service=cleaning',"
-                  "'complete':false,'question':'Which day suits you?'}",
+                  "'complete':false,'question':'Which day suits you?'},"
+                  "'usage':{'tokens_in':9,'tokens_out':4}",
                   T + 2000);
     assert_at(&h, "INFORMATION_GATHERING", FL_STATUS_RUNNING);
     assert_false(h.in->waiting);
+    /* the question is the call's answer: its accounting goes into the transcript */
     assert_effect(&h, FL_EFFECT_REPLY, 0,
-                  "{'agent':'general_purpose','content':'Which day suits you?'}");
+                  "{'agent':'general_purpose','content':'Which day suits you?',"
+                  "'usage':{'tokens_in':9,'tokens_out':4}}");
     assert_field(&h, "slots", "{'service':'cleaning'}");
     /* the answer re-enters the stage with what is known so far */
     deliver(&h, "conversation.message.received", "{'content':'Tuesday','message_id':'m2'}",
@@ -287,7 +291,8 @@ static void test_shipped_conversation_booking_starts_appointment(void **state)
     complete_call(&h, "5/0", BOOKING, T + 3000);
     assert_at(&h, "CONFIRMATION", FL_STATUS_RUNNING);
     assert_effect(&h, FL_EFFECT_REPLY, 0,
-                  "{'agent':'booking_agent','content':'Book a cleaning on Tuesday?'}");
+                  "{'agent':'booking_agent','content':'Book a cleaning on Tuesday?',"
+                  "'usage':{'tokens_in':7,'tokens_out':3}}");
     assert_int_equal(count_effects(&h, FL_EFFECT_CHILD_START), 0); /* not without a yes */
     deliver(&h, "conversation.message.received", "{'content':'Yes please','message_id':'m2'}",
             T + 4000);

@@ -1,0 +1,11 @@
+-- 008_messages_turns: what a transcript row needs to say about its turn (issue 6).
+--
+-- message_id: the id the API gave a user's message (POST .../messages answers it as
+-- `message_id`; the event carries it as data.message_id). `?wait=` and the SSE reply
+-- stream find the user's row by it, then the first assistant row after it; matching by
+-- text instead would pair a reply with an earlier message of the same words.
+-- usage: an assistant row's whole accounting as `call: llm` reported it (tokens, cost,
+-- provider, model, latency_ms, ttft_ms, attempts, fallbacks [{from, to, reason}]); the
+-- typed columns stay for the analytics sums.
+-- Both nullable without defaults: adding them rewrites nothing.
+ALTER TABLE messages ADD COLUMN message_id text, ADD COLUMN usage jsonb;
