@@ -143,8 +143,9 @@ $(BUILD)/tests/%: tests/system/%.c $(BUILD)/libflowd.a
 # SQL, S3 end-to-end latency, S5 recovery, S6 pure step, instructions per event
 # (callgrind); results in tests/bench/results/ and the table in docs/benchmarks.md. At
 # most 30 / 3 minutes.
-# baseline_http and loadgen use no flowd code: the same compiler options, civetweb only.
-BENCH_TOOLS := $(BUILD)/bench/baseline_http $(BUILD)/bench/loadgen
+# baseline_http, loadgen and fake_provider (S4) use no flowd code: the same compiler
+# options, civetweb (and jansson) only.
+BENCH_TOOLS := $(BUILD)/bench/baseline_http $(BUILD)/bench/loadgen $(BUILD)/bench/fake_provider
 BENCH_BIN := $(BUILD)/bench/bench_step $(BUILD)/bench/pgbench_script $(BENCH_TOOLS)
 
 .PHONY: bench bench-quick bench-step
