@@ -75,8 +75,10 @@ static void http_done(void *arg, fl_http_response *resp)
     pthread_mutex_lock(&a->mu);
     job->next = a->done;
     a->done = job;
-    a->wake = true;
-    pthread_cond_signal(&a->cv);
+    if (!a->wake) { /* else a signal is on its way and the worker takes the whole list */
+        a->wake = true;
+        pthread_cond_signal(&a->cv);
+    }
     pthread_mutex_unlock(&a->mu);
 }
 

@@ -32,7 +32,8 @@ from s6_step import S6  # noqa: E402
 # Sizes per mode. full: 60K instances x 5 steps for S2 (not issue 8's 100K: on a busy
 # 2-CPU machine five 100K pairs alone take over 20 minutes; docs/benchmarks.md has the
 # arithmetic; --s2-instances 100000 where there is room) and a 100K-event backlog for S5;
-# quick: under 3 minutes with the stack's start; tiny: the system test's one-pair proof.
+# S4: N logical LLM calls at C in flight (issue 8: C = 2,000); quick: about 3.5 minutes with
+# the stack's start; tiny: the system test's one-pair proof.
 MODES = {
     "full": {"pairs": 5, "s2_instances": 60_000, "s5_instances": 20_000, "s6_steps": 0,
              "plain_seconds": 5, "fsync_seconds": 2, "s1_seconds": 10, "s1_latency_seconds": 10,

@@ -91,6 +91,7 @@ def s4_absolute(pairs):
     return {
         "calls_per_s": m("system", "calls_per_s"),
         "theoretical_per_s": m("baseline", "theoretical_per_s"),
+        "fault_ceiling_ratio": m("system", "fault_ceiling_ratio"),
         "retries_total": m("system", "retries_total"),
         "failed": max(p["system"]["failed"] for p in pairs),
         "rss_peak_mb": max(p["system"]["rss_peak_mb"] for p in pairs),
@@ -184,7 +185,8 @@ def s1_text(a):
 
 def s4_text(a):
     rss, thr, gw = a["rss_peak_mb"], a["llm_threads"], a["gateway_overhead_ms"]
-    return (f"{fmt(a['calls_per_s'])} calls/s vs {fmt(a['theoretical_per_s'])}/s theoretical; "
+    return (f"{fmt(a['calls_per_s'])} calls/s vs {fmt(a['theoretical_per_s'])}/s theoretical "
+            f"(a perfect worker would reach {a['fault_ceiling_ratio']:.3f} with these faults); "
             f"{fmt(a['retries_total'])} retries, {fmt(a['failed'])} failed; peak RSS "
             f"{rss:.0f} MB ({verdict('S4', 'rss_peak_mb', rss)}); {thr} LLM threads "
             f"({verdict('S4', 'llm_threads', thr)}; {a['threads_peak']} in the process); "

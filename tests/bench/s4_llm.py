@@ -29,10 +29,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from confluent_kafka import Producer
+
 import httpload as H
 from engineload import produce_one
 from stack_common import free_port
-from confluent_kafka import Producer
 
 EVENT_TYPE = "bench.llm"
 WORKFLOW = "bench_llm"
@@ -43,7 +44,10 @@ JITTER = 0.2
 FAULT = 0.05
 SEED = 1
 HOLD_MS = 1500
-LLM_THREADS = ("fl-activities", "fl-http")  # pthread names (engine/activities.c, core/http.c)
+RETRY_DELAY_MS = 100
+# the activity worker's threads, by their pthread names: the worker (engine/activities.c),
+# its curl-multi client (core/http.c), its claim and store threads (activities_pump.c)
+LLM_THREADS = ("fl-activities", "fl-http", "fl-act-claim", "fl-act-store")
 BODY = {"model": PROVIDER, "messages": [{"role": "user", "content": "Say hello."}],
         "max_tokens": 16}
 
@@ -77,10 +81,21 @@ class Fake:
             self.proc.wait(timeout=30)
 
 
+def fault_ceiling():
+    """The ratio a perfect worker would reach with these faults: the mean time of a logical
+    call is T = (1 - f) L + f/4 (RA + T) + f/2 (D + T) + f/4 (timeout + D + T), with L the
+    mean latency, RA the 429's Retry-After (1 s), D the first backoff (retry_delay) and
+    faults answered at once; so T = ((1 - f) L + f/4 RA + f/2 D + f/4 (1 s + D)) / (1 - f),
+    and the ceiling is L / T."""
+    f, lat, ra, d, timeout = FAULT, LATENCY_MS / 1000, 1.0, RETRY_DELAY_MS / 1000, 1.0
+    t = ((1 - f) * lat + f / 4 * ra + f / 2 * d + f / 4 * (timeout + d)) / (1 - f)
+    return lat / t
+
+
 def llm_config(base_url):
     return {"chain": [PROVIDER], "providers": {PROVIDER: {
         "kind": "openai", "base_url": base_url, "model": MODEL, "timeout": "1s",
-        "max_retries": 2, "retry_delay": "100ms",
+        "max_retries": 2, "retry_delay": f"{RETRY_DELAY_MS}ms",
         # no breaker: it counts consecutive failed attempts, and with 2,000 calls started
         # together the held ones time out together (25 of the first 2,000 at 1.0 s), which
         # opened even a 20-failure breaker for 30 s in the first trial run
@@ -237,10 +252,10 @@ class S4:
                 "failed": int(failed),
                 "whole_run_calls_per_s": rate_between(times, 0, len(times) - 1),
                 "theoretical_per_s": theoretical, "ratio": rate / theoretical,
+                "fault_ceiling_ratio": fault_ceiling(),
                 "activity_retries": int(activity_retries),
                 "chain_attempts_of_completed": int(chain_attempts),
                 "rss_peak_mb": peak["VmHWM"] / 1024, "threads_peak": peak["Threads"],
-                # the threads that run the calls: the worker and its curl-multi client
                 "llm_threads": sum(names.get(t, 0) for t in LLM_THREADS),
                 "thread_names": names}
 
@@ -305,6 +320,7 @@ class S4:
                 "measured": "completions/s between the 2C-th and the (N-C)-th completion "
                             "(activities.updated_at)",
                 "baseline": "C / mean latency (the theoretical rate)",
+                "fault_ceiling_ratio": round(fault_ceiling(), 4),
                 "gateway": f"{self.gateway_calls} non-streamed POST /v1/chat/completions "
                            "each way, alternating, one at a time, keep-alive; fake with 0 ms "
                            "latency and no faults",
