@@ -140,11 +140,12 @@ $(BUILD)/tests/%: tests/system/%.c $(BUILD)/libflowd.a
 # ---- benchmarks (issue 8; docs/benchmarks.md) -- never part of `make test` -------------
 # bench / bench-quick: the harness (tests/bench/run.sh) on its own stack under var/bench:
 # S1 ingest vs a trivial civetweb handler, S2 engine vs pgbench running the engine's own
-# SQL, S3 end-to-end latency, S5 recovery, S6 pure step, instructions per event
-# (callgrind); results in tests/bench/results/ and the table in docs/benchmarks.md. At
-# most 30 / 3 minutes.
-# baseline_http and loadgen use no flowd code: the same compiler options, civetweb only.
-BENCH_TOOLS := $(BUILD)/bench/baseline_http $(BUILD)/bench/loadgen
+# SQL, S3 end-to-end latency, S4 LLM fan-out against a fake provider, S5 recovery, S6
+# pure step, instructions per event (callgrind); results in tests/bench/results/ and the
+# table in docs/benchmarks.md. At most 30 / about 3.5 minutes.
+# baseline_http, loadgen and fake_provider (S4) use no flowd code: the same compiler
+# options, civetweb (and jansson) only.
+BENCH_TOOLS := $(BUILD)/bench/baseline_http $(BUILD)/bench/loadgen $(BUILD)/bench/fake_provider
 BENCH_BIN := $(BUILD)/bench/bench_step $(BUILD)/bench/pgbench_script $(BENCH_TOOLS)
 
 .PHONY: bench bench-quick bench-step

@@ -16,7 +16,10 @@ typedef struct fl_http__xfer fl_http__xfer;
 struct fl_http {
     fl_http_opts opts; /* opts.user_agent points at user_agent */
     char *user_agent;  /* owned copy */
-    CURLM *multi;      /* client thread only, once started (curl_multi_wakeup excepted) */
+    CURLM *multi;      /* client thread only, once started */
+    int epfd;          /* client thread only: epoll set of curl's sockets and wake_fd */
+    int wake_fd;       /* eventfd: any thread writes to wake the client thread */
+    int64_t timer_ms;  /* client thread only: curl's next timeout (monotonic), -1 = none */
     pthread_t thread;
     bool thread_started; /* owner only */
     atomic_bool stopping;

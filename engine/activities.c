@@ -1,21 +1,25 @@
 /* engine/activities.c -- the activity worker's lifecycle and its thread (see
  * activities.h).
  *
- * Design: one worker thread owns every database write of this module. Each pass it
- * stores the outcomes that came back, then claims as many due rows as it has free
- * concurrency slots and starts them: `http` on this module's curl-multi client (its own
- * thread), `llm` through the provider chain (engine/llm/chain.h: its attempts go out on
+ * Design: three threads. The claim thread (activities_pump.c) claims due rows a little
+ * ahead of the free slots, the store thread stores outcomes in batches, and the worker
+ * thread here (with the HTTP client's thread, four in all) never
+ * waits for PostgreSQL on the calls' path: each pass it takes the answers that came back
+ * (an LLM call may send its next attempt), hands the finished outcomes over, and starts
+ * claimed rows while concurrency slots are free: `http` on this module's curl-multi
+ * client (its own thread), `llm` through the provider chain (engine/llm/chain.h: its attempts go out on
  * the same curl-multi client, its backoff waits sit in `delayed` until due, `local`
- * answers at once) and `flowd.purge` (SQL) inline. HTTP completions arrive on the
+ * answers at once) and `flowd.purge` and the `flowd.directory.*` calls (SQL) inline. HTTP completions arrive on the
  * client's thread, which only moves the response into the job and queues it here
  * (mu + cv): Postgres is never touched from that thread, and an LLM call's decisions
  * (retry, fall back, account) are all taken on this one.
  *
  * At least once: a claim marks rows 'running' before the call starts. A crash leaves
- * them so; every few seconds a pass puts back to pending the running rows older than
+ * them so; every few seconds the claim thread puts back to pending the running rows older than
  * their timeout plus FL_ACTIVITIES_STALE_GRACE_MS, and they run again with the same
  * idempotency key. A stop waits for in-flight calls for at most STOP_WAIT_MS and leaves
- * the unfinished ones 'running' for that same path. */
+ * the unfinished ones 'running' for that same path; claimed rows not started yet go back
+ * to pending. */
 #include "engine/activities_int.h"
 
 #include "core/clock.h"
@@ -26,8 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STOP_WAIT_MS     2000
-#define UNSTICK_EVERY_MS 5000
+#define STOP_WAIT_MS 2000
 
 fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *pool, fl_err *err)
 {
@@ -38,6 +41,9 @@ fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *p
     opts.default_timeout_ms = cfg->workers.activities_timeout_ms;
     opts.default_max_response_bytes = (size_t)cfg->workers.activities_max_response_bytes;
     opts.stop_grace_ms = 100; /* the worker already waited STOP_WAIT_MS for them */
+    /* an HTTP/1.1 server needs one connection per call in flight: a lower cap would queue
+     * calls inside curl while their timeout runs (HTTP/2 multiplexes below it anyway) */
+    opts.max_host_connections = cfg->workers.activities_concurrency;
     opts.user_agent = "flowd-activities";
     a->cfg = cfg;
     a->pool = pool;
@@ -45,6 +51,8 @@ fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *p
     atomic_init(&a->stopping, false);
     pthread_mutex_init(&a->mu, NULL);
     fl_clock_cond_init(&a->cv);
+    fl_clock_cond_init(&a->claim_cv);
+    fl_clock_cond_init(&a->store_cv);
     fl_http_new(&a->http, &opts);
     rc = fl_llm_chain_new(&a->llm, &cfg->llm, fl_clock_system(), err);
     if (rc == FL_OK) {
@@ -71,21 +79,28 @@ static void http_done(void *arg, fl_http_response *resp)
     pthread_mutex_lock(&a->mu);
     job->next = a->done;
     a->done = job;
-    a->wake = true;
-    pthread_cond_signal(&a->cv);
+    if (!a->wake) { /* else a signal is on its way and the worker takes the whole list */
+        a->wake = true;
+        pthread_cond_signal(&a->cv);
+    }
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Stores the outcome; a failed store leaves the row 'running' to be re-claimed. */
+/* Queues the outcome for the end of the pass (hand_over). */
 static void finish(fl_activities *a, fl_act_job *job)
 {
-    fl_err err = {0};
-
-    if (fl_activities__finish(a, job, &err) != FL_OK) {
-        fl_log(FL_WARN, "activity.store_failed", FL_STR("activity", job->id),
-               FL_STR("error", err.msg));
+    if (a->n_finished == a->cap_finished) {
+        a->cap_finished = a->cap_finished ? a->cap_finished * 2 : 64;
+        a->finished = fl_xrealloc(a->finished, (size_t)a->cap_finished * sizeof(*a->finished));
     }
-    fl_activities__job_free(job);
+    a->finished[a->n_finished++] = job;
+}
+
+/* Hands the pass's outcomes to the store thread and the in-flight count to the claim thread. */
+static void hand_over(fl_activities *a)
+{
+    fl_activities__handover(a, a->finished, a->n_finished, a->in_flight);
+    a->n_finished = 0;
 }
 
 static void llm_advance(fl_activities *a, fl_act_job *job);
@@ -249,44 +264,18 @@ static void start_job(fl_activities *a, fl_act_job *job)
     finish(a, job);
 }
 
-/* Claims up to the free slots and starts them. True when it filled every slot, so more
- * may be due at once. */
-static bool claim_and_start(fl_activities *a)
+/* Starts claimed rows while slots are free (the claim thread claims them ahead). */
+static void start_ready(fl_activities *a)
 {
     int free_slots = a->cfg->workers.activities_concurrency - a->in_flight;
-    fl_act_job **jobs = NULL;
-    int n = 0;
-    fl_err err = {0};
+    fl_act_job *list = free_slots > 0 ? fl_activities__take_ready(a, free_slots) : NULL;
 
-    if (free_slots <= 0) {
-        return false;
-    }
-    if (fl_activities__claim(a, free_slots, &jobs, &n, &err) != FL_OK) {
-        if (!a->claim_failing) {
-            fl_log(FL_WARN, "activity.claim_failed", FL_STR("error", err.msg));
-        }
-        a->claim_failing = true;
-        return false;
-    }
-    a->claim_failing = false;
-    for (int i = 0; i < n; i++) {
-        start_job(a, jobs[i]);
-    }
-    free(jobs);
-    return n == free_slots;
-}
+    while (list) {
+        fl_act_job *job = list;
 
-static void unstick(fl_activities *a, int64_t *next_ms)
-{
-    int64_t now = fl_clock_mono_ms(fl_clock_system());
-    fl_err err = {0};
-
-    if (now < *next_ms) {
-        return;
-    }
-    *next_ms = now + UNSTICK_EVERY_MS;
-    if (fl_activities__unstick(a, &err) != FL_OK && !a->claim_failing) {
-        fl_log(FL_WARN, "activity.unstick_failed", FL_STR("error", err.msg));
+        list = job->next;
+        job->next = NULL;
+        start_job(a, job);
     }
 }
 
@@ -336,27 +325,28 @@ static void drain(fl_activities *a)
         pthread_mutex_unlock(&a->mu);
         handle_done(a);
         drop_delayed(a); /* a retry now would outlast the stop */
+        hand_over(a);
     }
+    hand_over(a);
 }
 
 static void *activities_main(void *arg)
 {
     fl_activities *a = arg;
-    int64_t next_unstick = 0;
 
+    pthread_setname_np(pthread_self(), "fl-activities"); /* seen in /proc, top -H, gdb */
     while (!atomic_load(&a->stopping)) {
-        int64_t wake;
         int64_t ms = a->cfg->workers.activities_interval_ms;
+        int64_t wake;
 
         handle_done(a);
         wake = run_delayed(a);
-        unstick(a, &next_unstick);
+        start_ready(a);
+        hand_over(a);
         if (wake >= 0 && wake - fl_clock_mono_ms(fl_clock_system()) < ms) {
             ms = wake - fl_clock_mono_ms(fl_clock_system());
         }
-        if (!claim_and_start(a)) {
-            wait_for(a, ms > 0 ? ms : 0);
-        }
+        wait_for(a, ms > 0 ? ms : 0);
     }
     drop_delayed(a);
     drain(a);
@@ -369,6 +359,9 @@ fl_rc fl_activities_start(void *activities, fl_err *err)
     fl_rc rc;
 
     rc = fl_http_start(a->http, err);
+    if (rc == FL_OK) {
+        rc = fl_activities__db_start(a, err);
+    }
     if (rc != FL_OK) {
         goto out;
     }
@@ -395,11 +388,16 @@ void fl_activities_stop(void *activities)
     pthread_mutex_lock(&a->mu);
     pthread_cond_signal(&a->cv);
     pthread_mutex_unlock(&a->mu);
+    pthread_mutex_lock(&a->mu);
+    a->claim_wake = true; /* it sees the stop and ends: no more claims */
+    pthread_cond_signal(&a->claim_cv);
+    pthread_mutex_unlock(&a->mu);
     if (a->started) {
         pthread_join(a->thread, NULL);
         a->started = false;
     }
-    fl_http_stop(a->http); /* every accepted request has had its callback after this */
+    fl_activities__db_stop(a); /* stores the last outcomes, releases unstarted rows */
+    fl_http_stop(a->http);     /* every accepted request has had its callback after this */
     pthread_mutex_lock(&a->mu);
     list = a->done;
     a->done = NULL;
@@ -421,6 +419,10 @@ void fl_activities_free(fl_activities *activities)
     fl_activities__deltas_send(activities); /* frees what a stop left queued */
     fl_http_free(activities->http);
     fl_llm_chain_free(activities->llm);
+    free(activities->finished); /* empty: the worker handed everything over */
+    free(activities->to_store); /* empty: the store thread stored everything */
+    pthread_cond_destroy(&activities->claim_cv);
+    pthread_cond_destroy(&activities->store_cv);
     pthread_cond_destroy(&activities->cv);
     pthread_mutex_destroy(&activities->mu);
     free(activities);

@@ -1,8 +1,9 @@
 /* engine/activities_db.c -- the activity worker's SQL: claiming due rows, storing an
  * outcome with its outbox row, and the retention deletes of `call: flowd.purge`.
  *
- * Design: an outcome is one statement (a data-modifying CTE), so the row update and its
- * outbox row commit together without a BEGIN/COMMIT round trip. Every outcome write is
+ * Design: outcomes are stored many at a time, in one statement (a data-modifying CTE over
+ * a JSON array made with jansson), so each row update and its outbox row commit together,
+ * and a batch of calls costs one round trip and one commit. Every outcome write is
  * guarded by `status = 'running' AND attempt = <ours>`: when a slow worker's row was
  * taken for abandoned and re-claimed by another worker, the late answer changes nothing
  * and the newer attempt decides. */
@@ -32,21 +33,33 @@ static const char sql_unstick[] =
 static const char sql_claim[] =
     "UPDATE activities SET status = 'running', attempt = attempt + 1, updated_at = now() "
     "WHERE id IN (SELECT id FROM activities WHERE status = 'pending' AND next_attempt_at <= "
-    "now() ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+    "now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, tenant, key, call, args::text, retry::text, timeout_ms, attempt, "
     "idempotency_key";
 
-static const char sql_final[] =
-    "WITH u AS (UPDATE activities SET status = $3, result = $4::jsonb, error = $5::jsonb, "
-    "updated_at = now() WHERE id = $1 AND status = 'running' AND attempt = $2::integer "
-    "RETURNING id) "
+/* Stores many outcomes in one statement (and one commit): completed/failed rows with their
+ * outbox rows, and rows going back to pending for another attempt. $1 is a JSON array
+ * made with jansson, one object per job; `r` wraps the result ({"v": result}) so a JSON
+ * null result stays a JSON null and not SQL NULL. */
+static const char sql_finish[] =
+    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, attempt integer, "
+    "status text, r jsonb, error jsonb, delay_ms bigint, event_id text, tenant text, "
+    "key text, type text, payload jsonb, headers text)), "
+    "u AS (UPDATE activities a SET status = x.status, result = x.r -> 'v', error = x.error, "
+    "updated_at = now(), next_attempt_at = CASE WHEN x.status = 'pending' THEN now() + "
+    "make_interval(secs => x.delay_ms / 1000.0) ELSE a.next_attempt_at END "
+    "FROM x WHERE a.id = x.id AND a.status = 'running' AND a.attempt = x.attempt "
+    "RETURNING x.status, x.event_id, x.tenant, x.key, x.type, x.payload, x.headers) "
     "INSERT INTO outbox (id, tenant, aggregatetype, aggregateid, type, payload, headers) "
-    "SELECT $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb FROM u RETURNING seq";
+    "SELECT event_id, tenant, $2, key, type, payload, headers::jsonb FROM u "
+    "WHERE status <> 'pending'";
 
-static const char sql_retry[] =
-    "UPDATE activities SET status = 'pending', error = $3::jsonb, updated_at = now(), "
-    "next_attempt_at = now() + make_interval(secs => $4::bigint / 1000.0) "
-    "WHERE id = $1 AND status = 'running' AND attempt = $2::integer";
+/* Claimed rows whose call never started (a stop): pending again, the claim's attempt
+ * undone, unless something else has taken them since. */
+static const char sql_release[] =
+    "UPDATE activities a SET status = 'pending', attempt = a.attempt - 1, updated_at = now() "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(id text, attempt integer) "
+    "WHERE a.id = x.id AND a.status = 'running' AND a.attempt = x.attempt";
 
 static int stmt_timeout(const fl_activities *a)
 {
@@ -132,63 +145,49 @@ out:
     return rc;
 }
 
-static char *error_json(const fl_act_outcome *o)
+static json_t *error_obj(const fl_act_outcome *o)
 {
-    json_t *e = json_pack("{s:s, s:s}", "type", o->error_type, "message", o->message);
-    char *s = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-
-    json_decref(e);
-    return s;
+    return json_pack("{s:s, s:s}", "type", o->error_type, "message", o->message);
 }
 
-/* completed or failed: the row and its outbox row in one statement. */
-static fl_rc finish_final(fl_activities *a, const fl_act_job *job, fl_err *err)
+/* A completed or failed job: the row's outcome and its outbox row. */
+static json_t *final_obj(const fl_act_job *job)
 {
     const fl_act_outcome *o = &job->outcome;
     const char *type = o->ok ? "flowd.activity.completed" : "flowd.activity.failed";
-    char attempt[32];
     char *event_id = fl_xasprintf("activity:%s", job->id);
-    json_t *data = o->ok ? fl_activities__completed_data(job->id, o->result, o->usage)
-                         : fl_activities__failed_data(job->id, o->error_type, o->message);
-    char *result = o->ok ? json_dumps(o->result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    char *error = o->ok ? NULL : error_json(o);
-    char *payload = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
     char *headers = fl_activities__headers(event_id, type, job->key, job->tenant,
                                            fl_clock_now_ms(fl_clock_system()));
-    const char *p[12] = {job->id,  attempt,     o->ok ? "completed" : "failed", result,   error,
-                         event_id, job->tenant, a->cfg->kafka.topics.internal,  job->key, type,
-                         payload,  headers};
-    fl_rc rc;
+    json_t *x =
+        json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "id", job->id, "attempt",
+                  job->attempt, "status", o->ok ? "completed" : "failed", "event_id", event_id,
+                  "tenant", job->tenant, "key", job->key, "type", type, "headers", headers);
 
-    snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-    rc = exec1(a, sql_final, 12, p, NULL, err);
-    json_decref(data);
+    if (o->ok) {
+        json_object_set_new(x, "r", json_pack("{s:O}", "v", o->result ? o->result : json_null()));
+        json_object_set_new(x, "payload",
+                            fl_activities__completed_data(job->id, o->result, o->usage));
+    } else {
+        json_object_set_new(x, "error", error_obj(o));
+        json_object_set_new(x, "payload",
+                            fl_activities__failed_data(job->id, o->error_type, o->message));
+    }
     free(event_id);
-    free(result);
-    free(error);
-    free(payload);
     free(headers);
-    return rc;
+    return x;
 }
 
-static fl_rc finish_retry(fl_activities *a, const fl_act_job *job, fl_err *err)
+/* A job to try again: pending after the policy's delay (or the server's Retry-After). */
+static json_t *retry_obj(fl_activities *a, const fl_act_job *job)
 {
-    char attempt[32];
-    char delay[32];
-    char *error = error_json(&job->outcome);
-    const char *p[4] = {job->id, attempt, error, delay};
     int64_t ms = fl_backoff_delay_ms(&job->policy, job->attempt, fl_backoff_splitmix64,
                                      &a->jitter_seed, job->outcome.retry_after_ms);
-    fl_rc rc;
 
-    snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-    snprintf(delay, sizeof(delay), "%lld", (long long)ms);
-    rc = exec1(a, sql_retry, 4, p, NULL, err);
-    free(error);
-    return rc;
+    return json_pack("{s:s, s:i, s:s, s:o, s:I}", "id", job->id, "attempt", job->attempt, "status",
+                     "pending", "error", error_obj(&job->outcome), "delay_ms", (json_int_t)ms);
 }
 
-fl_rc fl_activities__finish(fl_activities *a, fl_act_job *job, fl_err *err)
+static json_t *outcome_obj(fl_activities *a, const fl_act_job *job)
 {
     const fl_act_outcome *o = &job->outcome;
     bool retry = !o->ok && o->retryable && job->attempt < job->attempts;
@@ -200,7 +199,46 @@ fl_rc fl_activities__finish(fl_activities *a, fl_act_job *job, fl_err *err)
     if (retry) {
         fl_metrics_activity_retry(job->call, o->error_type);
     }
-    return retry ? finish_retry(a, job, err) : finish_final(a, job, err);
+    return retry ? retry_obj(a, job) : final_obj(job);
+}
+
+fl_rc fl_activities__finish_batch(fl_activities *a, fl_act_job *const *jobs, int n, fl_err *err)
+{
+    json_t *arr = json_array();
+    char *text;
+    const char *p[2];
+    fl_rc rc;
+
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(arr, outcome_obj(a, jobs[i]));
+    }
+    text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    fl_assert(text != NULL); /* jansson fails only on OOM */
+    p[0] = text;
+    p[1] = a->cfg->kafka.topics.internal;
+    rc = exec1(a, sql_finish, 2, p, NULL, err);
+    free(text);
+    return rc;
+}
+
+fl_rc fl_activities__release(fl_activities *a, const fl_act_job *list, fl_err *err)
+{
+    json_t *arr = json_array();
+    char *text;
+    const char *p[1];
+    fl_rc rc;
+
+    for (const fl_act_job *j = list; j; j = j->next) {
+        json_array_append_new(arr, json_pack("{s:s, s:i}", "id", j->id, "attempt", j->attempt));
+    }
+    text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    fl_assert(text != NULL); /* jansson fails only on OOM */
+    p[0] = text;
+    rc = exec1(a, sql_release, 1, p, NULL, err);
+    free(text);
+    return rc;
 }
 
 /* ---- flowd.purge ---------------------------------------------------------------------- */

@@ -1,10 +1,13 @@
 /* engine/activities_int.h -- the activity worker's private parts, shared by
- * activities.c (lifecycle, the worker thread, the hand-back queue), activities_db.c
- * (claim, outcome and purge SQL) and activities_call.c (turning rows into calls and
+ * activities.c (lifecycle, the worker thread, the hand-back queue), activities_pump.c
+ * (the claim and store threads), activities_db.c (claim, outcome
+ * and purge SQL) and activities_call.c (turning rows into calls and
  * answers into outcomes and event payloads; pure, unit-tested).
  *
- * Thread-safety: a job belongs to the worker thread, except between fl_http_submit and
- * its done callback, when the HTTP thread fills job->outcome and queues it (mu). */
+ * Thread-safety: a claimed job belongs to the claim thread until it is queued ready
+ * (mu), then to the worker thread, except between fl_http_submit and its done callback,
+ * when the HTTP thread fills job->resp and queues it (mu); its outcome is handed to the
+ * store thread (mu), which stores and frees it. */
 #ifndef FL_ENGINE_ACTIVITIES_INT_H
 #define FL_ENGINE_ACTIVITIES_INT_H
 
@@ -72,10 +75,26 @@ struct fl_activities {
     pthread_t thread;
     bool started;
     atomic_bool stopping;
-    uint64_t jitter_seed; /* worker thread only */
-    int in_flight;        /* worker thread only: submitted, done not yet handled */
-    bool claim_failing;   /* worker thread only: log a failing claim once, not per pass */
-    fl_act_job *delayed;  /* worker thread only: llm calls waiting for a retry (wake_ms) */
+    uint64_t jitter_seed;  /* worker thread only */
+    int in_flight;         /* worker thread only: submitted, done not yet handled */
+    bool claim_failing;    /* worker thread only: log a failing claim once, not per pass */
+    fl_act_job *delayed;   /* worker thread only: llm calls waiting for a retry (wake_ms) */
+    fl_act_job **finished; /* worker thread only: outcomes of this pass, to hand over */
+    int n_finished, cap_finished;
+    /* the database threads (activities_pump.c): one claims ahead, one stores outcomes */
+    pthread_t claim_thread, store_thread;
+    bool claim_started, store_started;
+    pthread_cond_t claim_cv;      /* CLOCK_MONOTONIC; slots free up, or a stop */
+    pthread_cond_t store_cv;      /* CLOCK_MONOTONIC; outcomes to store, or the worker's end */
+    bool claim_wake;              /* guarded by mu */
+    bool store_wake;              /* guarded by mu */
+    bool worker_done;             /* guarded by mu: the worker thread has ended */
+    fl_act_job *ready;            /* guarded by mu: claimed, not started, oldest first */
+    fl_act_job *ready_tail;       /* guarded by mu */
+    int n_ready;                  /* guarded by mu */
+    int busy;                     /* guarded by mu: the worker's in_flight, as last handed over */
+    fl_act_job **to_store;        /* guarded by mu: outcomes for the store thread */
+    int n_to_store, cap_to_store; /* guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC (R9.7); signalled on done and on stop */
     fl_act_job *done;  /* guarded by mu: finished HTTP jobs, newest first */
@@ -140,6 +159,18 @@ void fl_activities__deltas_end(fl_act_job *job);
 void fl_activities__deltas_send(fl_activities *a);
 void fl_activities__deltas_free(fl_act_deltas *d); /* NULL-safe */
 
+/* ---- activities_pump.c: the claim and store threads ------------------------------- */
+
+fl_rc fl_activities__db_start(fl_activities *a, fl_err *err); /* FL_EINTERNAL */
+/* After the worker thread has ended: stores what it handed over, releases the claimed
+ * rows that never started, joins both threads. */
+void fl_activities__db_stop(fl_activities *a);
+/* Worker thread: hands over n outcomes (the store thread stores and frees them) and
+ * publishes its in-flight count, which decides how many rows to claim. */
+void fl_activities__handover(fl_activities *a, fl_act_job **jobs, int n, int busy);
+/* Worker thread: up to max claimed jobs, oldest first, as a list (job->next). Owned. */
+fl_act_job *fl_activities__take_ready(fl_activities *a, int max);
+
 /* ---- activities_db.c ---------------------------------------------------------------- */
 
 /* Claims up to limit due rows (pending and due, or running and abandoned) and marks
@@ -148,13 +179,18 @@ void fl_activities__deltas_free(fl_act_deltas *d); /* NULL-safe */
 fl_rc fl_activities__claim(fl_activities *a, int limit, fl_act_job ***jobs_out, int *n_out,
                            fl_err *err);
 
+/* Puts claimed rows whose call never started (list, via job->next) back to pending with
+ * their attempt undone. Errors: FL_EUNAVAIL, FL_ETIMEDOUT, FL_EIO. */
+fl_rc fl_activities__release(fl_activities *a, const fl_act_job *list, fl_err *err);
+
 /* Puts rows abandoned in 'running' (their process died) back to pending.
  * Errors: FL_EUNAVAIL, FL_ETIMEDOUT, FL_EIO. */
 fl_rc fl_activities__unstick(fl_activities *a, fl_err *err);
 
-/* Stores a job's outcome: completed/failed + outbox row in one transaction, or pending
- * again with next_attempt_at. Errors: FL_EUNAVAIL, FL_EIO. */
-fl_rc fl_activities__finish(fl_activities *a, fl_act_job *job, fl_err *err);
+/* Stores the outcomes of n jobs in one statement: completed/failed + outbox row, or
+ * pending again with next_attempt_at, each only while the row is still 'running' with the
+ * job's attempt. Errors: FL_EUNAVAIL, FL_ETIMEDOUT, FL_EIO (nothing stored). */
+fl_rc fl_activities__finish_batch(fl_activities *a, fl_act_job *const *jobs, int n, fl_err *err);
 
 /* activities_purge.c: the retention deletes of a flowd.purge `with` object for tenant
  * (NULL: every tenant). *result_out is {conversations, instances, inbox, outbox,

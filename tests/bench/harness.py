@@ -1,8 +1,7 @@
 """The benchmark harness (issue 8): runs the scenarios that can be measured today against a
 running stack, each as pairs of a system run and its baseline run alternating, and writes
 <out>/<date>-<commit>.json plus its markdown table (and, with --docs, the table into
-docs/benchmarks.md). S4 needs the LLM providers and is listed as skipped; "CG" is the
-instructions per event (callgrind). tests/bench/run.sh starts and stops the stack for
+docs/benchmarks.md). "CG" is the instructions per event (callgrind). tests/bench/run.sh starts and stops the stack for
 `make bench`/`bench-quick`.
 
     harness.py --mode {full,quick,tiny} --stack-env VAR/stack.env [--out DIR] [--docs FILE]
@@ -26,23 +25,28 @@ from httpload import Baseline  # noqa: E402
 from s1_ingest import S1  # noqa: E402
 from s2_engine import S2  # noqa: E402
 from s3_latency import S3  # noqa: E402
+from s4_llm import S4  # noqa: E402
 from s5_recovery import S5  # noqa: E402
 from s6_step import S6  # noqa: E402
 
 # Sizes per mode. full: 60K instances x 5 steps for S2 (not issue 8's 100K: on a busy
 # 2-CPU machine five 100K pairs alone take over 20 minutes; docs/benchmarks.md has the
 # arithmetic; --s2-instances 100000 where there is room) and a 100K-event backlog for S5;
-# quick: under 3 minutes with the stack's start; tiny: the system test's one-pair proof.
+# S4: N logical LLM calls at C in flight (issue 8: C = 2,000); quick: about 3.5 minutes with
+# the stack's start; tiny: the system test's one-pair proof.
 MODES = {
     "full": {"pairs": 5, "s2_instances": 60_000, "s5_instances": 20_000, "s6_steps": 0,
              "plain_seconds": 5, "fsync_seconds": 2, "s1_seconds": 10, "s1_latency_seconds": 10,
-             "s3_seconds": 10, "s3_rate": 1000, "cg_api": 500, "cg_engine": 500},
+             "s3_seconds": 10, "s3_rate": 1000, "cg_api": 500, "cg_engine": 500,
+             "s4_calls": 40_000, "s4_concurrency": 2000, "s4_gateway_calls": 2000},
     "quick": {"pairs": 3, "s2_instances": 3_000, "s5_instances": 3_000, "s6_steps": 0,
               "plain_seconds": 2, "fsync_seconds": 1, "s1_seconds": 2, "s1_latency_seconds": 2,
-              "s3_seconds": 2, "s3_rate": 1000, "cg_api": 200, "cg_engine": 200},
+              "s3_seconds": 2, "s3_rate": 1000, "cg_api": 200, "cg_engine": 200,
+              "s4_calls": 16_000, "s4_concurrency": 2000, "s4_gateway_calls": 500},
     "tiny": {"pairs": 1, "s2_instances": 400, "s5_instances": 1_000, "s6_steps": 200_000,
              "plain_seconds": 1, "fsync_seconds": 1, "s1_seconds": 1, "s1_latency_seconds": 1,
-             "s3_seconds": 1, "s3_rate": 200, "cg_api": 20, "cg_engine": 20},
+             "s3_seconds": 1, "s3_rate": 200, "cg_api": 20, "cg_engine": 20,
+             "s4_calls": 800, "s4_concurrency": 100, "s4_gateway_calls": 50},
 }
 # S3's rate is 30 % of min(S1's, S2's median maximum) when both ran before it in the same
 # run, capped at the mode's s3_rate (events per second); the mode's rate when they did not.
@@ -154,6 +158,26 @@ def run_s5(stack, build, work, mode, pairs):
         setup.cleanup()
 
 
+def run_s4(stack, build, work, mode, pairs):
+    setup = Setup(stack, build / "flowd", work, "s4")
+    s4 = S4(stack, setup, build, mode["s4_calls"], mode["s4_concurrency"],
+            mode["s4_gateway_calls"])
+    try:
+        s4.prepare()
+        say(f"S4: {mode['s4_calls']} pending LLM calls seeded, {mode['s4_concurrency']} in "
+            "flight")
+        res = run_pairs("S4", pairs, s4.pair,
+                        lambda p: f"{p['system']['calls_per_s']:,.0f} calls/s of "
+                                  f"{p['system']['theoretical_per_s']:,.0f}, "
+                                  f"{p['system']['retries_total']} retries, RSS "
+                                  f"{p['system']['rss_peak_mb']:.0f} MB, gateway overhead "
+                                  f"{p['gateway']['overhead_ms']:.3f} ms")
+        return report.scenario(res, report.s4_absolute(res), s4.describe())
+    finally:
+        s4.close()
+        setup.cleanup()
+
+
 def run_s6(build, mode, pairs):
     s6 = S6(build, mode["s6_steps"])
     res = run_pairs("S6", pairs, s6.pair,
@@ -171,7 +195,7 @@ def parse_args(argv):
     ap.add_argument("--build", default=str(ROOT / "build"), help="flowd and build/bench/")
     ap.add_argument("--pairs", type=int, help="pairs per scenario (default: by mode)")
     ap.add_argument("--s2-instances", type=int, help="S2 size (default: by mode)")
-    ap.add_argument("--scenarios", default="S1,S2,S3,S5,S6,CG",
+    ap.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,CG",
                     help="which to measure (comma list; CG = instructions per event)")
     return ap.parse_args(argv)
 
@@ -193,6 +217,7 @@ def main(argv=None):
     runners = {"S1": lambda: run_s1(stack, build, work, mode, pairs),
                "S2": lambda: run_s2(stack, build, work, mode, pairs),
                "S3": lambda: run_s3(stack, build, work, mode, pairs, doc),
+               "S4": lambda: run_s4(stack, build, work, mode, pairs),
                "S5": lambda: run_s5(stack, build, work, mode, pairs),
                "S6": lambda: run_s6(build, mode, pairs)}
     chosen = args.scenarios.split(",")
