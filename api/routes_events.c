@@ -157,6 +157,8 @@ static int post_events(fl_req *r)
         return fl_problem_errors(r, err.code == FL_ETOOBIG ? 413 : 400, err.msg, errors);
     }
     items = fl_xcalloc(ev.n ? ev.n : 1, sizeof(*items));
+    items[0].data_text = ev.data_text; /* binary mode: one event, its body as it came */
+    items[0].data_text_len = ev.data_text_len;
     if (!route_all(r, &ev, items)) {
         status = r->status;
     } else {

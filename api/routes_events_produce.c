@@ -200,7 +200,8 @@ static bool encode_all(fl_req *r, const ev_item *items, size_t n, bool batch, fl
     for (size_t i = 0; i < n; i++) {
         fl_event ev = fl_cloudevent_event(items[i].ce);
         size_t nx = extras_of(r, items[i].ce, extra);
-        if (fl_cloudevent_encode(&ev, extra, nx, &enc[i], &err) != FL_OK) {
+        if (fl_cloudevent_encode_text(&ev, extra, nx, items[i].data_text, items[i].data_text_len,
+                                      &enc[i], &err) != FL_OK) {
             item_pointer(ptr, sizeof(ptr), batch, i);
             fl_body_error(&errors, ptr, "%s", err.msg);
             fl_problem_errors(r, 400, err.msg, errors);
