@@ -92,15 +92,24 @@ int fl_req_send(fl_req *r, int status, const char *content_type, const char *bod
     return status;
 }
 
+/* Small bodies (most answers) are encoded into a stack buffer: json_dumps would grow a
+ * heap buffer and copy it once more. */
 int fl_reply(fl_req *r, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
+    char small[4096];
+    size_t n = body ? json_dumpb(body, small, sizeof(small), flags) : 0;
+    char *text = NULL;
 
+    if (n > sizeof(small)) {
+        text = json_dumps(body, flags);
+        n = text ? strlen(text) : 0;
+    }
     json_decref(body);
-    if (!text) {
+    if (n == 0) {
         return fl_problem(r, 500, "cannot encode the response");
     }
-    fl_req_send(r, status, "application/json", text, strlen(text));
+    fl_req_send(r, status, "application/json", text ? text : small, n);
     free(text);
     return status;
 }
