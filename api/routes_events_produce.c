@@ -42,13 +42,15 @@ struct pending {
     size_t left; /* delivery reports still to come */
     size_t refs; /* the handler + every outstanding report */
     size_t n;
-    ev_item *items; /* owned copies of the outcome fields */
-    slot *slots;
+    ev_item *items; /* copies of the outcome fields, in the same block */
+    slot *slots;    /* in the same block */
 };
 
+/* One allocation: the state, then its n items, then its n slots. */
 static pending *pending_new(size_t n)
 {
-    pending *pd = fl_xcalloc(1, sizeof(*pd));
+    size_t k = n ? n : 1;
+    pending *pd = fl_xcalloc(1, sizeof(*pd) + k * sizeof(ev_item) + k * sizeof(slot));
     pthread_condattr_t ca;
 
     pthread_mutex_init(&pd->mu, NULL);
@@ -58,8 +60,8 @@ static pending *pending_new(size_t n)
     pthread_condattr_destroy(&ca);
     pd->n = n;
     pd->refs = 1;
-    pd->items = fl_xcalloc(n ? n : 1, sizeof(*pd->items));
-    pd->slots = fl_xcalloc(n ? n : 1, sizeof(*pd->slots));
+    pd->items = (ev_item *)(pd + 1);
+    pd->slots = (slot *)(pd->items + k);
     return pd;
 }
 
@@ -72,8 +74,6 @@ static void pending_unref(pending *pd)
     if (last) {
         pthread_mutex_destroy(&pd->mu);
         pthread_cond_destroy(&pd->cv);
-        free(pd->items);
-        free(pd->slots);
         free(pd);
     }
 }
@@ -296,13 +296,17 @@ static int answer_failed(fl_req *r, const ev_item *items, size_t n, bool batch)
 int ev_produce_and_answer(fl_req *r, ev_item *items, size_t n, bool batch)
 {
     int timeout = r->api->cfg->kafka.produce_timeout_ms + GRACE_MS;
-    fl_ce_encoded *enc = fl_xcalloc(n ? n : 1, sizeof(*enc));
+    fl_ce_encoded one; /* the usual single event: no heap block of its ~1 KB */
+    fl_ce_encoded *enc = &one;
     bool ok = true;
     int status;
 
     if (r->api->producer == NULL) {
-        free(enc);
         return fl_problem(r, 503, "this process has no Kafka producer");
+    }
+    memset(&one, 0, sizeof(one));
+    if (n > 1) {
+        enc = fl_xcalloc(n, sizeof(*enc));
     }
     if (!encode_all(r, items, n, batch, enc)) {
         status = r->status;
@@ -319,6 +323,8 @@ out:
     for (size_t i = 0; i < n; i++) {
         fl_ce_encoded_deinit(&enc[i]);
     }
-    free(enc);
+    if (enc != &one) {
+        free(enc);
+    }
     return status;
 }

@@ -179,13 +179,14 @@ typedef struct fl_ce_attr {
     const char *value;
 } fl_ce_attr;
 
-/* A record ready to produce. headers/key/value point into storage owned by the struct. */
+/* A record ready to produce. headers/key/value point into storage owned by the struct,
+ * except a value given to fl_cloudevent_encode_text, which stays the caller's. */
 typedef struct fl_ce_encoded {
     fl_ce_header headers[7 + FL_CE_MAX_EXTENSIONS];
     size_t nheaders;
     const char *key; /* the subject, or NULL */
     size_t key_len;
-    char *value; /* JSON of data (compact unless given); NULL (no value) without data */
+    const char *value; /* JSON of data (compact unless given); NULL (no value) without data */
     size_t value_len;
     char *owned[2 * (7 + FL_CE_MAX_EXTENSIONS)]; /* private: what _deinit frees */
     size_t nowned;
@@ -202,9 +203,10 @@ fl_rc fl_cloudevent_encode(const fl_event *ev, const fl_ce_attr *extra, size_t n
                            fl_ce_encoded *out, fl_err *err);
 
 /* As fl_cloudevent_encode, with the value given as JSON text: data_text[0..data_len)
- * must be a JSON text of ev->data (e.g. the bytes ev->data was parsed from), and is
- * copied as it is rather than serialized again -- the HTTP API forwards a binary-mode
- * body byte for byte. data_text NULL = serialize ev->data (fl_cloudevent_encode). */
+ * must be a JSON text of ev->data (e.g. the bytes ev->data was parsed from), and becomes
+ * the value as it is rather than being serialized again -- the HTTP API forwards a
+ * binary-mode body byte for byte. Ownership: out->value then borrows data_text, which
+ * must outlive out. data_text NULL = serialize ev->data (fl_cloudevent_encode). */
 fl_rc fl_cloudevent_encode_text(const fl_event *ev, const fl_ce_attr *extra, size_t nextra,
                                 const char *data_text, size_t data_len, fl_ce_encoded *out,
                                 fl_err *err);

@@ -313,22 +313,24 @@ static fl_rc check_extra(const fl_ce_attr *extra, size_t nextra, fl_err *err)
     return rc;
 }
 
-/* The value: the caller's JSON text of ev->data when given (copied), else ev->data
- * serialized. */
+/* The value: the caller's JSON text of ev->data when given (borrowed), else ev->data
+ * serialized (owned). */
 static void set_value(fl_ce_encoded *out, const fl_event *ev, const char *data_text,
                       size_t data_len)
 {
+    char *text;
+
     add_header(out, "", "content-type", "application/json");
     if (data_text != NULL) {
-        out->value = fl_xmalloc(data_len + 1);
-        memcpy(out->value, data_text, data_len);
-        out->value[data_len] = '\0';
+        out->value = data_text;
         out->value_len = data_len;
         return;
     }
-    out->value = json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY);
-    fl_assert(out->value != NULL); /* only fails on OOM */
-    out->value_len = strlen(out->value);
+    text = json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY);
+    fl_assert(text != NULL); /* only fails on OOM */
+    out->owned[out->nowned++] = text;
+    out->value = text;
+    out->value_len = strlen(text);
 }
 
 fl_rc fl_cloudevent_encode_text(const fl_event *ev, const fl_ce_attr *extra, size_t nextra,
@@ -379,9 +381,8 @@ void fl_ce_encoded_deinit(fl_ce_encoded *enc)
         return;
     }
     for (size_t i = 0; i < enc->nowned; i++) {
-        free(enc->owned[i]);
+        free(enc->owned[i]); /* the headers and a serialized value */
     }
-    free(enc->value);
     memset(enc, 0, sizeof(*enc));
 }
 
