@@ -43,18 +43,31 @@ static int too_large(fl_req *r, long long max)
     return fl_problem(r, 413, "the request body is over the limit of %lld bytes", max);
 }
 
+/* Doubles the body buffer, moving it off body_small the first time. */
+static char *grow(fl_req *r, char *buf, size_t len, size_t *cap)
+{
+    char *big;
+
+    *cap *= 2;
+    if (buf != r->body_small) {
+        return fl_xrealloc(buf, *cap + 1);
+    }
+    big = fl_xmalloc(*cap + 1);
+    memcpy(big, buf, len);
+    return big;
+}
+
 /* Reads at most max + 1 bytes, so a chunked body over the cap is recognised. */
 static bool read_all(fl_req *r, long long max)
 {
-    size_t cap = 4096, len = 0;
-    char *buf = fl_xmalloc(cap + 1);
+    size_t cap = sizeof(r->body_small) - 1, len = 0;
+    char *buf = r->body_small;
 
     for (;;) {
         int n;
 
         if (len == cap) {
-            cap *= 2;
-            buf = fl_xrealloc(buf, cap + 1);
+            buf = grow(r, buf, len, &cap);
         }
         n = mg_read(r->conn, buf + len, cap - len);
         if (n <= 0) {
@@ -62,7 +75,7 @@ static bool read_all(fl_req *r, long long max)
         }
         len += (size_t)n;
         if ((long long)len > max) {
-            free(buf);
+            fl_req_body_free(r, buf);
             too_large(r, max);
             return false;
         }
@@ -71,6 +84,13 @@ static bool read_all(fl_req *r, long long max)
     r->body = buf;
     r->body_len = len;
     return true;
+}
+
+void fl_req_body_free(fl_req *r, char *body)
+{
+    if (body != r->body_small) {
+        free(body);
+    }
 }
 
 bool fl_req_body(fl_req *r, const char **data, size_t *len)
