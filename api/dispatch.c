@@ -229,7 +229,7 @@ int fl_dispatch(struct mg_connection *conn, void *cbdata)
     identify(r);
     serve(r);
     log_request(r, started);
-    fl_req_body_free(r, r->body);
+    fl_req_body_release(r);
     return r->status;
 }
 

@@ -58,10 +58,10 @@ struct fl_req {
     int status;    /* the status sent; 0 before the response */
     fl_idem *idem; /* non-NULL while an Idempotency-Key response is being recorded */
     /* private to api/request.c */
-    char *body; /* body_small, or a heap block once the body outgrew it */
+    char *body;
     size_t body_len;
+    size_t body_cap; /* body holds body_cap + 1 bytes */
     bool body_read;
-    char body_small[4096]; /* most bodies: no heap block (the request is on the stack) */
     char extra[768];
     size_t extra_len;
     fl_route_match match; /* the route's decoded parameters live here */
@@ -84,8 +84,9 @@ bool fl_req_query(const fl_req *r, const char *name, char *buf, size_t size);
  * reading the rest. *data is NUL-terminated and borrowed for the request. */
 bool fl_req_body(fl_req *r, const char **data, size_t *len);
 
-/* Frees a body buffer of r unless it is r's inline one (fl_dispatch, at the end). */
-void fl_req_body_free(fl_req *r, char *body);
+/* Lets go of r's body buffer at the end of the request (fl_dispatch): the worker thread
+ * keeps one of up to 64 KB for its next request, larger ones are freed. */
+void fl_req_body_release(fl_req *r);
 
 /* The body as JSON: Content-Type must be application/json (415 otherwise), the text one
  * JSON value within api.max_json_depth, without duplicate keys (400 problem with
