@@ -4,7 +4,8 @@
  * the EOF check stays on so trailing bytes after the value are an error, and jansson
  * already rejects invalid UTF-8 and "\u0000" (JSON_ALLOW_NUL is off). The nesting depth is
  * checked afterwards on the tree, with a recursion that stops one level past the limit,
- * so its own depth is bounded by the configured limit (and jansson's build cap of 2048).
+ * so its own depth is bounded by the configured limit (and jansson's build cap of 2048);
+ * the JSON Pointer of the offending value is only built once the check failed.
  *
  * Thread-safety: reentrant; no shared state. */
 #include "api/body.h"
@@ -59,9 +60,40 @@ static void pointer_push(fl_buf *b, const char *token)
     }
 }
 
-/* Returns false, with the pointer of the first value nested deeper than max_depth left in
- * b, when v (at nesting level `depth`) or anything below it is too deep. */
-static bool depth_ok(const json_t *v, int depth, int max_depth, fl_buf *b)
+/* Whether v (at nesting level `depth`) and everything below it is at most max_depth
+ * deep. The common case (it is) builds no pointer: deep_pointer finds it only after. */
+static bool depth_ok(const json_t *v, int depth, int max_depth)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    if (!json_is_object(v) && !json_is_array(v)) {
+        return true;
+    }
+    if (depth + 1 > max_depth) {
+        return false;
+    }
+    if (json_is_array(v)) {
+        json_array_foreach((json_t *)v, i, child)
+        {
+            if (!depth_ok(child, depth + 1, max_depth)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    json_object_foreach((json_t *)v, key, child)
+    {
+        if (!depth_ok(child, depth + 1, max_depth)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* As depth_ok, leaving in b the pointer of the first value nested deeper than max_depth. */
+static bool deep_pointer(const json_t *v, int depth, int max_depth, fl_buf *b)
 {
     if (!json_is_object(v) && !json_is_array(v)) {
         return true;
@@ -75,7 +107,7 @@ static bool depth_ok(const json_t *v, int depth, int max_depth, fl_buf *b)
             char idx[24];
             snprintf(idx, sizeof idx, "%zu", i);
             pointer_push(b, idx);
-            if (!depth_ok(json_array_get(v, i), depth + 1, max_depth, b)) {
+            if (!deep_pointer(json_array_get(v, i), depth + 1, max_depth, b)) {
                 return false;
             }
             b->len = mark;
@@ -88,7 +120,7 @@ static bool depth_ok(const json_t *v, int depth, int max_depth, fl_buf *b)
     json_object_foreach((json_t *)v, key, child)
     {
         pointer_push(b, key);
-        if (!depth_ok(child, depth + 1, max_depth, b)) {
+        if (!deep_pointer(child, depth + 1, max_depth, b)) {
             return false;
         }
         b->len = mark;
@@ -109,16 +141,17 @@ bool fl_body_decode(const char *data, size_t len, int max_depth, json_t **out, j
                       jerr.text);
         return false;
     }
-    fl_buf ptr;
-    fl_buf_init(&ptr, SIZE_MAX / 4);
-    fl_buf_append(&ptr, "", 0, NULL);
-    if (!depth_ok(v, 0, max_depth < 0 ? 0 : max_depth, &ptr)) {
+    int depth = max_depth < 0 ? 0 : max_depth;
+    if (!depth_ok(v, 0, depth)) {
+        fl_buf ptr;
+        fl_buf_init(&ptr, SIZE_MAX / 4);
+        fl_buf_append(&ptr, "", 0, NULL);
+        (void)deep_pointer(v, 0, depth, &ptr);
         fl_body_error(errors, ptr.data, "nested deeper than %d levels", max_depth);
         fl_buf_deinit(&ptr);
         json_decref(v);
         return false;
     }
-    fl_buf_deinit(&ptr);
     *out = v;
     return true;
 }

@@ -129,7 +129,8 @@ bool ce_decode_record(ce_ctx *c, const fl_ce_record *rec, const char *base)
     fl_ce_opts o = {.default_tenant = c->opts->tenant,
                     .max_value_bytes = SIZE_MAX,
                     .allow_no_subject = true,
-                    .parsed_value = c->parsed};
+                    .parsed_value = c->parsed,
+                    .parsed_envelope = c->envelope};
     fl_err err = FL_ERR_INIT;
     fl_ce_reason reason;
     fl_cloudevent *ev;
@@ -207,9 +208,12 @@ static void bin_add(ce_ctx *c, bin *b, const fl_ce_http_header *hd)
         ce_fail(c, "", NULL, "more than 64 ce- headers");
         return;
     }
-    name = keep(b, fl_xasprintf("ce_%s", hd->name + 3));
-    for (char *p = name; *p != '\0'; p++) {
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    len = strlen(hd->name);
+    name = keep(b, fl_xmalloc(len + 1));
+    memcpy(name, "ce_", 3);
+    for (size_t i = 3; i <= len; i++) {
+        char ch = hd->name[i];
+        name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
     }
     value = pct_decode(hd->value ? hd->value : "", &len);
     if (value == NULL) {
@@ -281,7 +285,11 @@ static void decode_binary(ce_ctx *c, const fl_ce_http_request *req)
         rec.nheaders = b.nh;
         rec.value = req->body_len > 0 ? req->body : NULL;
         rec.value_len = req->body_len;
-        ce_decode_record(c, &rec, "");
+        if (ce_decode_record(c, &rec, "") && c->parsed != NULL &&
+            c->out->events[0]->data == c->parsed) {
+            c->out->data_text = req->body; /* the decoder took the body's parse */
+            c->out->data_text_len = req->body_len;
+        }
     }
     for (size_t i = 0; i < b.nowned; i++) {
         free(b.owned[i]);

@@ -73,6 +73,11 @@ typedef struct fl_ce_http_events {
     fl_ce_http_mode mode;
     fl_cloudevent **events;
     size_t n;
+    /* Binary mode with JSON data: the body, which is the JSON text events[0]->data was
+     * parsed from (borrowed from the request), so it can be produced as it is rather
+     * than serialized again. NULL otherwise. */
+    const char *data_text;
+    size_t data_text_len;
 } fl_ce_http_events;
 
 /* The mode of a request, from its content type and headers (see above). */

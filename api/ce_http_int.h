@@ -18,6 +18,9 @@ typedef struct ce_ctx {
     /* binary mode: the body parsed once (api/body.h), handed to the engine's decoder
      * (fl_ce_opts.parsed_value) so it is not parsed again */
     json_t *parsed;
+    /* structured and batch mode: the envelope being decoded, a member of the parsed body,
+     * handed to the engine's decoder (fl_ce_opts.parsed_envelope) */
+    json_t *envelope;
 } ce_ctx;
 
 /* Records an error at pointer `base` + "/" + attr (attr NULL or "" = base itself). */

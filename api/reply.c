@@ -31,30 +31,58 @@ void fl_req_header_add(fl_req *r, const char *name, const char *fmt, ...)
     }
 }
 
-/* Headers and body leave in one write: one segment for small responses. */
+/* fl_buf_appendf without its measuring pass and allocation when the text fits 2 KB. */
+__attribute__((format(printf, 2, 3))) static void buf_printf(fl_buf *b, const char *fmt, ...)
+{
+    char small[2048];
+    char *big;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    if ((size_t)n < sizeof(small)) {
+        (void)fl_buf_append(b, small, (size_t)n, NULL);
+        return;
+    }
+    big = fl_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    (void)fl_buf_append(b, big, (size_t)n, NULL);
+    free(big);
+}
+
+/* Headers and body leave in one write: one segment for small responses. The header
+ * block is formatted in one call (every response pays for it). */
 int fl_req_send(fl_req *r, int status, const char *content_type, const char *body, size_t len)
 {
     bool head = strcmp(r->ri->request_method, "HEAD") == 0;
+    bool empty = status == 204 || status == 304; /* RFC 9110 15.3.5: no Content-Length */
+    char length[64] = "";
     fl_buf out;
 
     if (r->idem) {
         fl_idem_record(r, status, content_type, body, len);
     }
-    fl_buf_init(&out, SIZE_MAX);
-    (void)fl_buf_appendf(&out, NULL, "HTTP/1.1 %d %s\r\n", status,
-                         mg_get_response_code_text(r->conn, status));
-    if (status == 204 || status == 304) {
-        len = 0; /* RFC 9110 15.3.5: no content, and no Content-Length either */
+    if (empty) {
+        len = 0;
     } else {
-        (void)fl_buf_appendf(&out, NULL, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-                             content_type, len);
+        snprintf(length, sizeof(length), "%zu", len);
     }
-    (void)fl_buf_appendf(&out, NULL, "Cache-Control: no-store\r\nX-Request-Id: %s\r\n",
-                         r->request_id);
-    if (r->traceparent[0]) {
-        (void)fl_buf_appendf(&out, NULL, "traceparent: %s\r\n", r->traceparent);
-    }
-    (void)fl_buf_appendf(&out, NULL, "%s\r\n", r->extra);
+    fl_buf_init(&out, SIZE_MAX);
+    buf_printf(&out,
+               "HTTP/1.1 %d %s\r\n%s%s%s%s%sCache-Control: no-store\r\n"
+               "X-Request-Id: %s\r\n%s%s%s%s\r\n",
+               status, mg_get_response_code_text(r->conn, status),
+               empty ? "" : "Content-Type: ", empty ? "" : content_type,
+               empty ? "" : "\r\nContent-Length: ", length, empty ? "" : "\r\n", r->request_id,
+               r->traceparent[0] ? "traceparent: " : "", r->traceparent,
+               r->traceparent[0] ? "\r\n" : "", r->extra);
     if (!head && len > 0) {
         (void)fl_buf_append(&out, body, len, NULL);
     }
@@ -64,15 +92,24 @@ int fl_req_send(fl_req *r, int status, const char *content_type, const char *bod
     return status;
 }
 
+/* Small bodies (most answers) are encoded into a stack buffer: json_dumps would grow a
+ * heap buffer and copy it once more. */
 int fl_reply(fl_req *r, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
+    char small[4096];
+    size_t n = body ? json_dumpb(body, small, sizeof(small), flags) : 0;
+    char *text = NULL;
 
+    if (n > sizeof(small)) {
+        text = json_dumps(body, flags);
+        n = text ? strlen(text) : 0;
+    }
     json_decref(body);
-    if (!text) {
+    if (n == 0) {
         return fl_problem(r, 500, "cannot encode the response");
     }
-    fl_req_send(r, status, "application/json", text, strlen(text));
+    fl_req_send(r, status, "application/json", text ? text : small, n);
     free(text);
     return status;
 }

@@ -60,6 +60,7 @@ struct fl_req {
     /* private to api/request.c */
     char *body;
     size_t body_len;
+    size_t body_cap; /* body holds body_cap + 1 bytes */
     bool body_read;
     char extra[768];
     size_t extra_len;
@@ -82,6 +83,10 @@ bool fl_req_query(const fl_req *r, const char *name, char *buf, size_t size);
  * http.max_body_bytes: over the cap it answers 413 with Connection: close without
  * reading the rest. *data is NUL-terminated and borrowed for the request. */
 bool fl_req_body(fl_req *r, const char **data, size_t *len);
+
+/* Lets go of r's body buffer at the end of the request (fl_dispatch): the worker thread
+ * keeps one of up to 64 KB for its next request, larger ones are freed. */
+void fl_req_body_release(fl_req *r);
 
 /* The body as JSON: Content-Type must be application/json (415 otherwise), the text one
  * JSON value within api.max_json_depth, without duplicate keys (400 problem with

@@ -131,6 +131,30 @@ static int unsupported(fl_req *r, const char *ct)
                       "(binary mode)");
 }
 
+/* Routes the decoded events, then produces them and answers (or answers why not). */
+static int route_and_produce(fl_req *r, const fl_ce_http_events *ev)
+{
+    ev_item one; /* the usual single event: no heap block */
+    ev_item *items = &one;
+    int status;
+
+    memset(&one, 0, sizeof(one));
+    if (ev->n > 1) {
+        items = fl_xcalloc(ev->n, sizeof(*items));
+    }
+    items[0].data_text = ev->data_text; /* binary mode: one event, its body as it came */
+    items[0].data_text_len = ev->data_text_len;
+    if (!route_all(r, ev, items)) {
+        status = r->status;
+    } else {
+        status = ev_produce_and_answer(r, items, ev->n, ev->mode == FL_CE_HTTP_BATCH);
+    }
+    if (items != &one) {
+        free(items);
+    }
+    return status;
+}
+
 /* POST /api/v1/events */
 static int post_events(fl_req *r)
 {
@@ -140,7 +164,6 @@ static int post_events(fl_req *r)
     fl_ce_http_events ev = {.n = 0};
     json_t *errors = NULL;
     fl_err err = FL_ERR_INIT;
-    ev_item *items = NULL;
     int status;
 
     for (int i = 0; i < r->ri->num_headers && req.nheaders < 64; i++) {
@@ -156,13 +179,7 @@ static int post_events(fl_req *r)
     if (fl_ce_http_decode(&req, &opts, &ev, &errors, &err) != FL_OK) {
         return fl_problem_errors(r, err.code == FL_ETOOBIG ? 413 : 400, err.msg, errors);
     }
-    items = fl_xcalloc(ev.n ? ev.n : 1, sizeof(*items));
-    if (!route_all(r, &ev, items)) {
-        status = r->status;
-    } else {
-        status = ev_produce_and_answer(r, items, ev.n, ev.mode == FL_CE_HTTP_BATCH);
-    }
-    free(items);
+    status = route_and_produce(r, &ev);
     fl_ce_http_events_free(&ev);
     return status;
 }

@@ -17,6 +17,8 @@
 /* One event of a POST /events request on its way to Kafka. */
 typedef struct ev_item {
     const fl_cloudevent *ce; /* borrowed from the decoded request */
+    const char *data_text;   /* the JSON text of ce->data when known (borrowed), or NULL */
+    size_t data_text_len;
     char topic[EV_TOPIC_MAX];
     fl_rc rc;                /* FL_OK once Kafka confirmed it */
     bool queued;             /* handed to the producer: it may be written even on failure */

@@ -15,8 +15,10 @@
  * own) and ce_requestid (X-Request-Id, unless the event has its own `requestid`), as
  * api/publish.c does for command events; `content-type: application/json` with data.
  *
- * Thread-safety: one request per call; the shared state is guarded by its mutex. */
+ * Thread-safety: one request per call; the shared state is guarded by its mutex, its
+ * reference count is atomic (the last holder frees it, outside the mutex). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,16 +41,18 @@ typedef struct slot {
 struct pending {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t left; /* delivery reports still to come */
-    size_t refs; /* the handler + every outstanding report */
+    size_t left;        /* delivery reports still to come */
+    atomic_size_t refs; /* the handler + every outstanding report (not under mu) */
     size_t n;
-    ev_item *items; /* owned copies of the outcome fields */
-    slot *slots;
+    ev_item *items; /* copies of the outcome fields, in the same block */
+    slot *slots;    /* in the same block */
 };
 
+/* One allocation: the state, then its n items, then its n slots. */
 static pending *pending_new(size_t n)
 {
-    pending *pd = fl_xcalloc(1, sizeof(*pd));
+    size_t k = n ? n : 1;
+    pending *pd = fl_xcalloc(1, sizeof(*pd) + k * sizeof(ev_item) + k * sizeof(slot));
     pthread_condattr_t ca;
 
     pthread_mutex_init(&pd->mu, NULL);
@@ -57,23 +61,18 @@ static pending *pending_new(size_t n)
     pthread_cond_init(&pd->cv, &ca);
     pthread_condattr_destroy(&ca);
     pd->n = n;
-    pd->refs = 1;
-    pd->items = fl_xcalloc(n ? n : 1, sizeof(*pd->items));
-    pd->slots = fl_xcalloc(n ? n : 1, sizeof(*pd->slots));
+    atomic_init(&pd->refs, 1);
+    pd->items = (ev_item *)(pd + 1);
+    pd->slots = (slot *)(pd->items + k);
     return pd;
 }
 
-/* Drops one reference; the last one frees. Called with the mutex held, returns unlocked. */
+/* Drops one reference (mutex not held); the last one frees. */
 static void pending_unref(pending *pd)
 {
-    bool last = --pd->refs == 0;
-
-    pthread_mutex_unlock(&pd->mu);
-    if (last) {
+    if (atomic_fetch_sub(&pd->refs, 1) == 1) {
         pthread_mutex_destroy(&pd->mu);
         pthread_cond_destroy(&pd->cv);
-        free(pd->items);
-        free(pd->slots);
         free(pd);
     }
 }
@@ -84,6 +83,7 @@ static void on_delivery(void *arg, const fl_kafka_delivery *d, const fl_err *err
     slot *s = arg;
     pending *pd = s->pd;
     ev_item *it;
+    bool wake;
 
     pthread_mutex_lock(&pd->mu);
     it = &pd->items[s->i];
@@ -93,8 +93,13 @@ static void on_delivery(void *arg, const fl_kafka_delivery *d, const fl_err *err
     } else {
         snprintf(it->why, sizeof(it->why), "%s", err->msg);
     }
-    pd->left--;
-    pthread_cond_broadcast(&pd->cv);
+    wake = --pd->left == 0;
+    pthread_mutex_unlock(&pd->mu);
+    /* after the unlock, so the woken handler does not block on the mutex straight away
+     * (one context switch less per request); this report's reference keeps pd alive */
+    if (wake) {
+        pthread_cond_broadcast(&pd->cv);
+    }
     pending_unref(pd);
 }
 
@@ -130,13 +135,13 @@ static fl_rc queue_one(fl_req *r, pending *pd, size_t i, const fl_ce_encoded *en
     }
     pd->slots[i] = (slot){pd, i};
     pthread_mutex_lock(&pd->mu);
-    pd->refs++;
+    atomic_fetch_add(&pd->refs, 1);
     pd->left++;
     pthread_mutex_unlock(&pd->mu);
     rc = fl_kafka_produce_async(r->api->producer, &rec, on_delivery, &pd->slots[i], &err);
     pthread_mutex_lock(&pd->mu);
     if (rc != FL_OK) {
-        pd->refs--; /* no report will come: refs stays >= 1 (the handler's) */
+        atomic_fetch_sub(&pd->refs, 1); /* no report will come; the handler's stays */
         pd->left--;
         pd->items[i].rc = rc;
         snprintf(pd->items[i].why, sizeof(pd->items[i].why), "%s", err.msg);
@@ -177,7 +182,7 @@ static void item_pointer(char *buf, size_t size, bool batch, size_t i)
     }
 }
 
-/* Copies the outcomes back into the caller's items (mutex held) and lets go. */
+/* Copies the outcomes back into the caller's items (mutex held), unlocks and lets go. */
 static void collect(pending *pd, ev_item *items)
 {
     for (size_t i = 0; i < pd->n; i++) {
@@ -186,6 +191,7 @@ static void collect(pending *pd, ev_item *items)
         items[i].where = pd->items[i].where;
         snprintf(items[i].why, sizeof(items[i].why), "%s", pd->items[i].why);
     }
+    pthread_mutex_unlock(&pd->mu);
     pending_unref(pd);
 }
 
@@ -200,7 +206,8 @@ static bool encode_all(fl_req *r, const ev_item *items, size_t n, bool batch, fl
     for (size_t i = 0; i < n; i++) {
         fl_event ev = fl_cloudevent_event(items[i].ce);
         size_t nx = extras_of(r, items[i].ce, extra);
-        if (fl_cloudevent_encode(&ev, extra, nx, &enc[i], &err) != FL_OK) {
+        if (fl_cloudevent_encode_text(&ev, extra, nx, items[i].data_text, items[i].data_text_len,
+                                      &enc[i], &err) != FL_OK) {
             item_pointer(ptr, sizeof(ptr), batch, i);
             fl_body_error(&errors, ptr, "%s", err.msg);
             fl_problem_errors(r, 400, err.msg, errors);
@@ -295,13 +302,17 @@ static int answer_failed(fl_req *r, const ev_item *items, size_t n, bool batch)
 int ev_produce_and_answer(fl_req *r, ev_item *items, size_t n, bool batch)
 {
     int timeout = r->api->cfg->kafka.produce_timeout_ms + GRACE_MS;
-    fl_ce_encoded *enc = fl_xcalloc(n ? n : 1, sizeof(*enc));
+    fl_ce_encoded one; /* the usual single event: no heap block of its ~1 KB */
+    fl_ce_encoded *enc = &one;
     bool ok = true;
     int status;
 
     if (r->api->producer == NULL) {
-        free(enc);
         return fl_problem(r, 503, "this process has no Kafka producer");
+    }
+    memset(&one, 0, sizeof(one));
+    if (n > 1) {
+        enc = fl_xcalloc(n, sizeof(*enc));
     }
     if (!encode_all(r, items, n, batch, enc)) {
         status = r->status;
@@ -318,6 +329,8 @@ out:
     for (size_t i = 0; i < n; i++) {
         fl_ce_encoded_deinit(&enc[i]);
     }
-    free(enc);
+    if (enc != &one) {
+        free(enc);
+    }
     return status;
 }

@@ -212,8 +212,10 @@ static void sync_done(void *arg, const fl_kafka_delivery *dl, const fl_err *err)
     d->partition = dl->partition;
     d->offset = dl->offset;
     d->done = true;
-    pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
+    /* after the unlock, so the waiter does not wake into a held mutex; this report's
+     * reference keeps d alive until delivery_release */
+    pthread_cond_signal(&d->cv);
     delivery_release(d);
 }
 

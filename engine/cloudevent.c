@@ -292,8 +292,12 @@ static fl_rc collect_envelope(dec *d)
     fl_rc rc = FL_OK;
 
     d->r.a[A_CONTENT_TYPE] = (span){0}; /* the envelope's datacontenttype, not the header */
-    d->r.env = json_loadb(d->rec->value ? d->rec->value : "", d->rec->value_len,
-                          JSON_REJECT_DUPLICATES, &jerr);
+    if (d->opts->parsed_envelope != NULL) {
+        d->r.env = json_incref(d->opts->parsed_envelope); /* parsed by the caller */
+    } else {
+        d->r.env = json_loadb(d->rec->value ? d->rec->value : "", d->rec->value_len,
+                              JSON_REJECT_DUPLICATES, &jerr);
+    }
     if (d->r.env == NULL) {
         return fail(d, FL_CE_NOT_JSON, "envelope: %d:%d: %s", jerr.line, jerr.column, jerr.text);
     }

@@ -122,6 +122,11 @@ typedef struct fl_ce_opts {
      * the content type makes the data JSON, the event takes a reference to it instead of
      * parsing the value again. Borrowed for the call. */
     json_t *parsed_value;
+    /* Optional, structured mode only: the envelope already parsed by the caller with this
+     * decoder's rules (JSON_REJECT_DUPLICATES), used instead of the record's value (the
+     * HTTP API parses its body once rather than serializing an envelope to parse it
+     * again). Borrowed for the call; the event takes references into it. */
+    json_t *parsed_envelope;
 } fl_ce_opts;
 
 typedef struct fl_ce_ext {
@@ -174,13 +179,14 @@ typedef struct fl_ce_attr {
     const char *value;
 } fl_ce_attr;
 
-/* A record ready to produce. headers/key/value point into storage owned by the struct. */
+/* A record ready to produce. headers/key/value point into storage owned by the struct,
+ * except a value given to fl_cloudevent_encode_text, which stays the caller's. */
 typedef struct fl_ce_encoded {
     fl_ce_header headers[7 + FL_CE_MAX_EXTENSIONS];
     size_t nheaders;
     const char *key; /* the subject, or NULL */
     size_t key_len;
-    char *value; /* compact JSON of data; NULL (no value) when there is no data */
+    const char *value; /* JSON of data (compact unless given); NULL (no value) without data */
     size_t value_len;
     char *owned[2 * (7 + FL_CE_MAX_EXTENSIONS)]; /* private: what _deinit frees */
     size_t nowned;
@@ -195,6 +201,15 @@ typedef struct fl_ce_encoded {
  * over-long attribute, a bad time, tenant or extension name, a duplicate extension). */
 fl_rc fl_cloudevent_encode(const fl_event *ev, const fl_ce_attr *extra, size_t nextra,
                            fl_ce_encoded *out, fl_err *err);
+
+/* As fl_cloudevent_encode, with the value given as JSON text: data_text[0..data_len)
+ * must be a JSON text of ev->data (e.g. the bytes ev->data was parsed from), and becomes
+ * the value as it is rather than being serialized again -- the HTTP API forwards a
+ * binary-mode body byte for byte. Ownership: out->value then borrows data_text, which
+ * must outlive out. data_text NULL = serialize ev->data (fl_cloudevent_encode). */
+fl_rc fl_cloudevent_encode_text(const fl_event *ev, const fl_ce_attr *extra, size_t nextra,
+                                const char *data_text, size_t data_len, fl_ce_encoded *out,
+                                fl_err *err);
 
 void fl_ce_encoded_deinit(fl_ce_encoded *enc); /* NULL-safe; leaves *enc empty */
 

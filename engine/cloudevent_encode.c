@@ -233,15 +233,19 @@ out:
     return out;
 }
 
-/* Adds one header whose name and value the struct owns. */
+/* Adds one header whose name and value the struct owns, both in one allocation
+ * ("<prefix><name>\0<value>\0"): the API encodes ~10 headers per request. */
 static void add_header(fl_ce_encoded *enc, const char *prefix, const char *name, const char *value)
 {
-    char *n = fl_xasprintf("%s%s", prefix, name);
-    char *v = fl_xstrdup(value);
+    size_t np = strlen(prefix), nn = strlen(name), nv = strlen(value);
+    char *buf = fl_xmalloc(np + nn + 1 + nv + 1);
 
-    enc->owned[enc->nowned++] = n;
-    enc->owned[enc->nowned++] = v;
-    enc->headers[enc->nheaders++] = (fl_ce_header){.name = n, .value = v, .len = strlen(v)};
+    memcpy(buf, prefix, np);
+    memcpy(buf + np, name, nn + 1);
+    memcpy(buf + np + nn + 1, value, nv + 1);
+    enc->owned[enc->nowned++] = buf;
+    enc->headers[enc->nheaders++] =
+        (fl_ce_header){.name = buf, .value = buf + np + nn + 1, .len = nv};
 }
 
 /* The checks the decoder makes on the core attributes of ev. */
@@ -309,8 +313,29 @@ static fl_rc check_extra(const fl_ce_attr *extra, size_t nextra, fl_err *err)
     return rc;
 }
 
-fl_rc fl_cloudevent_encode(const fl_event *ev, const fl_ce_attr *extra, size_t nextra,
-                           fl_ce_encoded *out, fl_err *err)
+/* The value: the caller's JSON text of ev->data when given (borrowed), else ev->data
+ * serialized (owned). */
+static void set_value(fl_ce_encoded *out, const fl_event *ev, const char *data_text,
+                      size_t data_len)
+{
+    char *text;
+
+    add_header(out, "", "content-type", "application/json");
+    if (data_text != NULL) {
+        out->value = data_text;
+        out->value_len = data_len;
+        return;
+    }
+    text = json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY);
+    fl_assert(text != NULL); /* only fails on OOM */
+    out->owned[out->nowned++] = text;
+    out->value = text;
+    out->value_len = strlen(text);
+}
+
+fl_rc fl_cloudevent_encode_text(const fl_event *ev, const fl_ce_attr *extra, size_t nextra,
+                                const char *data_text, size_t data_len, fl_ce_encoded *out,
+                                fl_err *err)
 {
     const char *names[] = {"id", "source", "type", "subject", "time", "tenant"};
     const char *values[] = {ev->id, ev->source, ev->type, ev->subject, ev->time, ev->tenant};
@@ -334,10 +359,7 @@ fl_rc fl_cloudevent_encode(const fl_event *ev, const fl_ce_attr *extra, size_t n
         add_header(out, "ce_", extra[i].name, extra[i].value);
     }
     if (ev->data != NULL) {
-        add_header(out, "", "content-type", "application/json");
-        out->value = json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY);
-        fl_assert(out->value != NULL); /* only fails on OOM */
-        out->value_len = strlen(out->value);
+        set_value(out, ev, data_text, data_len);
     }
     if (ev->subject != NULL) {
         out->key = out->headers[4].value; /* ce_subject: specversion, id, source, type first */
@@ -347,15 +369,20 @@ out:
     return rc;
 }
 
+fl_rc fl_cloudevent_encode(const fl_event *ev, const fl_ce_attr *extra, size_t nextra,
+                           fl_ce_encoded *out, fl_err *err)
+{
+    return fl_cloudevent_encode_text(ev, extra, nextra, NULL, 0, out, err);
+}
+
 void fl_ce_encoded_deinit(fl_ce_encoded *enc)
 {
     if (enc == NULL) {
         return;
     }
     for (size_t i = 0; i < enc->nowned; i++) {
-        free(enc->owned[i]);
+        free(enc->owned[i]); /* the headers and a serialized value */
     }
-    free(enc->value);
     memset(enc, 0, sizeof(*enc));
 }
 

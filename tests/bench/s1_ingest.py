@@ -5,13 +5,43 @@ and civetweb options. Both maxima come from wrk (closed loop); each pair then ru
 tests/bench/loadgen.c open loop at 70 % of that pair's flowd maximum for the p99.
 
 flowd runs with `roles: api` only (nothing consumes the events; the engine would only
-compete for the CPUs), `api.rate_limit: 0`, default Kafka producer settings."""
+compete for the CPUs), `api.rate_limit: 0`, default Kafka producer settings.
 
+Each pair also records the CPU time flowd and the Kafka broker spent per accepted request
+during flowd's closed-loop run (/proc/<pid>/stat), and flowd's context switches per
+accepted request (every thread's, /proc/<pid>/task/*/status): on a shared 2-CPU machine
+the throughput is what the CPUs allow, and these say whose CPU it was and how much of it
+went to waking threads."""
+
+import os
 import uuid
+from pathlib import Path
 
 import httpload as H
 
 CE_TYPE = "bench.ingest"  # matches no routing rule: topics.flowd_events; no workflow
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process (all its threads) has used, or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def context_switches(pid):
+    """Voluntary + involuntary context switches of every thread of a process, or None."""
+    total = 0
+    try:
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            for line in status.read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    total += int(line.split(":")[1])
+    except (OSError, ValueError):
+        return None
+    return total
 
 
 class S1:
@@ -58,9 +88,26 @@ class S1:
         finally:
             self.seconds = keep
 
+    def kafka_pid(self):
+        try:
+            return int((self.stack.var / "kafka" / "kafka.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def pair(self, baseline):
+        pids = {"flowd": self.flowd.proc.pid, "kafka": self.kafka_pid()}
+        before = {k: cpu_seconds(p) for k, p in pids.items() if p}
+        switches = context_switches(pids["flowd"])
         system = self.wrk_run(self.flowd.port)
+        after = {k: cpu_seconds(p) for k, p in pids.items() if p}
+        switches_after = context_switches(pids["flowd"])
         self.check(system, "wrk against flowd")
+        accepted = max(system["requests"] - system["non_2xx"], 1)
+        system["cpu_us_per_accepted"] = {
+            k: (after[k] - before[k]) * 1e6 / accepted for k in before
+            if before[k] is not None and after.get(k) is not None}
+        if switches is not None and switches_after is not None:
+            system["flowd_context_switches_per_accepted"] = (switches_after - switches) / accepted
         base = self.wrk_run(baseline.port)
         rate = self.share * system["accepted_per_s"]
         lat = H.loadgen(self.build, self.flowd.port, rate, self.latency_seconds, self.body,

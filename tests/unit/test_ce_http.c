@@ -111,6 +111,9 @@ static void test_ce_http_binary_happy_path(void **state)
     assert_int_equal(json_integer_value(json_object_get(e->data, "amount")), 3);
     assert_string_equal(fl_cloudevent_traceparent(e),
                         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    /* the body is the JSON text of the data: it is produced as it came */
+    assert_int_equal(r.ev.data_text_len, strlen("{\"amount\": 3}"));
+    assert_memory_equal(r.ev.data_text, "{\"amount\": 3}", r.ev.data_text_len);
     done(&r);
 }
 
@@ -142,6 +145,7 @@ static void test_ce_http_binary_text_data(void **state)
     assert_int_equal(r.rc, FL_OK);
     assert_string_equal(json_string_value(r.ev.events[0]->data), "hello {");
     assert_string_equal(r.ev.events[0]->content_type, "text/plain; charset=utf-8");
+    assert_null(r.ev.data_text); /* the data is a JSON string, not the body's text */
     done(&r);
 }
 
@@ -217,6 +221,7 @@ static void test_ce_http_structured_happy_path(void **state)
     assert_true(e->structured);
     assert_string_equal(fl_cloudevent_extension(e, "priority"), "5");
     assert_int_equal(json_integer_value(json_array_get(json_object_get(e->data, "k"), 0)), 1);
+    assert_null(r.ev.data_text); /* the body is the envelope, not the data */
     done(&r);
 }
 

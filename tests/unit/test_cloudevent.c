@@ -598,6 +598,64 @@ static void test_cloudevent_round_trip(void **state)
     json_decref(data);
 }
 
+/* A structured envelope the caller parsed already is decoded like its text would be. */
+static void test_cloudevent_parsed_envelope(void **state)
+{
+    json_t *env = json_loads("{\"specversion\":\"1.0\",\"id\":\"e1\",\"source\":\"s\","
+                             "\"type\":\"t\",\"subject\":\"k\",\"data\":{\"n\":[1]}}",
+                             0, NULL);
+    fl_ce_header h = {.name = "content-type", .value = STRUCTURED, .len = strlen(STRUCTURED)};
+    fl_ce_opts o = {.default_tenant = "acme", .parsed_envelope = env};
+    fl_cloudevent *ce;
+
+    (void)state;
+    ce = expect(&(fl_ce_record){.headers = &h, .nheaders = 1}, &o, FL_CE_OK, NULL);
+    assert_string_equal(ce->id, "e1");
+    assert_string_equal(ce->subject, "k");
+    assert_true(ce->structured);
+    assert_true(json_equal(ce->data, json_object_get(env, "data")));
+    fl_cloudevent_free(ce);
+    json_object_del(env, "source"); /* its rules are the decoder's */
+    expect(&(fl_ce_record){.headers = &h, .nheaders = 1}, &o, FL_CE_MISSING_ATTRIBUTE, "source");
+    json_decref(env);
+}
+
+/* The caller's JSON text goes out byte for byte (whitespace, escapes and all) and still
+ * decodes to the event's data. */
+static void test_cloudevent_encode_text_keeps_the_bytes(void **state)
+{
+    static const char text[] = "{ \"a\" : [1, 2.50],\n \"s\": \"caf\\u00e9\" }";
+    json_t *data = json_loads(text, 0, NULL);
+    fl_event ev = {
+        .id = "e1", .type = "t", .source = "s", .subject = "k", .tenant = "acme", .data = data};
+    fl_ce_encoded enc;
+    fl_err err = FL_ERR_INIT;
+    fl_cloudevent *ce;
+
+    (void)state;
+    assert_int_equal(fl_cloudevent_encode_text(&ev, NULL, 0, text, sizeof(text) - 1, &enc, &err),
+                     FL_OK);
+    assert_ptr_equal(enc.value, text); /* borrowed, not copied */
+    assert_int_equal(enc.value_len, sizeof(text) - 1);
+    assert_string_equal(enc.headers[enc.nheaders - 1].name, "content-type");
+    assert_string_equal(enc.headers[enc.nheaders - 1].value, "application/json");
+    ce = expect(&(fl_ce_record){.key = enc.key,
+                                .key_len = enc.key_len,
+                                .value = enc.value,
+                                .value_len = enc.value_len,
+                                .headers = enc.headers,
+                                .nheaders = enc.nheaders},
+                &opts, FL_CE_OK, NULL);
+    assert_true(json_equal(ce->data, data));
+    fl_cloudevent_free(ce);
+    fl_ce_encoded_deinit(&enc);
+    /* without text: the compact serialization, as fl_cloudevent_encode */
+    assert_int_equal(fl_cloudevent_encode_text(&ev, NULL, 0, NULL, 0, &enc, &err), FL_OK);
+    assert_string_equal(enc.value, "{\"a\":[1,2.5],\"s\":\"caf\xc3\xa9\"}");
+    fl_ce_encoded_deinit(&enc);
+    json_decref(data);
+}
+
 static void test_cloudevent_round_trip_without_optional_parts(void **state)
 {
     fl_event ev = {.id = "e", .type = "t", .source = "s", .tenant = "default"};
@@ -754,6 +812,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cloudevent_extensions_are_kept),
         cmocka_unit_test(test_cloudevent_too_many_extensions),
         cmocka_unit_test(test_cloudevent_round_trip),
+        cmocka_unit_test(test_cloudevent_encode_text_keeps_the_bytes),
+        cmocka_unit_test(test_cloudevent_parsed_envelope),
         cmocka_unit_test(test_cloudevent_round_trip_without_optional_parts),
         cmocka_unit_test(test_cloudevent_encode_refuses_what_decode_rejects),
         cmocka_unit_test(test_cloudevent_dead_letter_json),
