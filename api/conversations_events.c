@@ -96,10 +96,11 @@ static bool history_events(stream *s, const json_t *row)
 
 /* Live text of a streamed reply (NOTIFY flowd_deltas, relayed by the hub): message.delta
  * events without an id, {reply, seq, content} -- ephemeral; the stored message that
- * follows is the resumable message.completed. */
-static bool relay_deltas(stream *s)
+ * follows is the resumable message.completed. {reply, seq, content: "", restart: true}:
+ * the provider failed mid-answer and another attempt starts over; drop what was shown. */
+bool fl_conv__relay_deltas(fl_req *r, const char *key, uint64_t *dsince, fl_buf *live)
 {
-    fl_notify *n = s->r->api->notify;
+    fl_notify *n = r->api->notify;
     json_t *list, *d;
     size_t i;
     bool ok = true;
@@ -108,32 +109,39 @@ static bool relay_deltas(stream *s)
         return true;
     }
     list = json_array();
-    fl_notify_deltas(n, s->r->who.tenant, s->key, &s->dsince, list);
+    fl_notify_deltas(n, r->who.tenant, key, dsince, list);
     json_array_foreach(list, i, d)
     {
         const json_t *text = json_object_get(d, "text");
         json_t *e = json_pack("{s:O, s:O, s:O}", "reply", json_object_get(d, "reply"), "seq",
                               json_object_get(d, "seq"), "content", text);
 
-        (void)fl_buf_append(&s->live, json_string_value(text), json_string_length(text), NULL);
-        ok = ok && fl_sse__event(s->r, NULL, "message.delta", e);
+        if (json_is_true(json_object_get(d, "restart"))) {
+            live->len = 0;
+            json_object_set_new(e, "restart", json_true());
+        }
+        (void)fl_buf_append(live, json_string_value(text), json_string_length(text), NULL);
+        ok = ok && fl_sse__event(r, NULL, "message.delta", e);
         json_decref(e);
     }
     json_decref(list);
     return ok;
 }
 
-/* The part of an assistant message the live deltas have not shown yet: all of it, or
- * the rest when they showed its beginning (then the live text is used up). */
-static json_t *unseen_content(stream *s, const json_t *content)
+static bool relay_deltas(stream *s)
+{
+    return fl_conv__relay_deltas(s->r, s->key, &s->dsince, &s->live);
+}
+
+json_t *fl_conv__unseen(fl_buf *live, const json_t *content)
 {
     const char *c = json_string_value(content);
 
-    if (!c || s->live.len == 0 || strncmp(c, s->live.data, s->live.len) != 0) {
+    if (!c || live->len == 0 || strncmp(c, live->data, live->len) != 0) {
         return json_incref((json_t *)content);
     }
-    c += s->live.len;
-    s->live.len = 0;
+    c += live->len;
+    live->len = 0;
     return json_string(c);
 }
 
@@ -150,7 +158,7 @@ static bool message_events(stream *s, const json_t *row)
         return true;
     }
     if (s->at.m < 2 * n - 1) {
-        json_t *rest = unseen_content(s, json_object_get(msg, "content"));
+        json_t *rest = fl_conv__unseen(&s->live, json_object_get(msg, "content"));
         json_t *d = json_pack("{s:O, s:I, s:o}", "id", json_object_get(msg, "id"), "seq",
                               (json_int_t)n, "content", rest);
 

@@ -155,9 +155,27 @@ typedef enum fl_conv_woke {
  * fl_clock_mono_ms timebase). Polls every 250 ms when the process has no hub. */
 fl_conv_woke fl_conv__sleep(fl_req *r, const char *key, uint64_t *since, int64_t until);
 
-/* POST .../messages with Accept: text/event-stream: the reply as message.delta then
- * message.completed on this response (api/conversations_sse.c). */
-int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, uint64_t since,
-                          const char *event_id, const char *message_id, int wait_ms);
+/* The live text of the replies being streamed in conversation key (NOTIFY flowd_deltas,
+ * relayed by the hub, api/notify.h) since *dsince, sent as message.delta events {reply,
+ * seq, content} without ids; {..., content: "", restart: true} when a provider failed
+ * mid-answer and another attempt starts over. The text shown is kept in live (emptied by
+ * a restart). False when the client has gone (api/conversations_events.c). */
+bool fl_conv__relay_deltas(fl_req *r, const char *key, uint64_t *dsince, fl_buf *live);
+
+/* The part of a stored message's content the live deltas have not shown: all of it, or
+ * the rest when live is its beginning (then live is used up). A new reference. */
+json_t *fl_conv__unseen(fl_buf *live, const json_t *content);
+
+/* POST .../messages with Accept: text/event-stream: the reply's live deltas as they come,
+ * then the rest of it as one message.delta and message.completed on this response
+ * (api/conversations_sse.c). */
+typedef struct fl_conv_turn {
+    const char *conv_id;
+    long long after; /* the transcript's last seq before the message was sent */
+    uint64_t since;  /* fl_publish_since before it was sent */
+    uint64_t dsince; /* fl_notify_delta_now before it was sent */
+    const char *event_id, *message_id;
+} fl_conv_turn;
+int fl_conv__stream_reply(fl_req *r, const fl_conv_turn *t, int wait_ms);
 
 #endif

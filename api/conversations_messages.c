@@ -10,6 +10,7 @@
 
 #include "api/body.h"
 #include "api/conversations_int.h"
+#include "api/notify.h"
 #include "api/publish.h"
 #include "core/mem.h"
 
@@ -46,6 +47,7 @@ static int accepted(fl_req *r, const fl_conv *c, const char *event_id, const cha
 int fl_conv__post_to(fl_req *r, fl_conv *c, const char *content, int wait_ms, bool sse)
 {
     uint64_t since = fl_publish_since(r);
+    uint64_t dsince = r->api->notify ? fl_notify_delta_now(r->api->notify) : 0;
     char message_id[FL_UUID_STRLEN + 1], event_id[FL_PUBLISH_ID_SIZE];
     json_t *reply = NULL;
 
@@ -56,8 +58,9 @@ int fl_conv__post_to(fl_req *r, fl_conv *c, const char *content, int wait_ms, bo
         return r->status;
     }
     if (sse) {
-        return fl_conv__stream_reply(r, c->id, c->max_seq, since, event_id, message_id,
-                                     wait_ms > 0 ? wait_ms : r->api->cfg->api.max_wait_ms);
+        fl_conv_turn t = {c->id, c->max_seq, since, dsince, event_id, message_id};
+
+        return fl_conv__stream_reply(r, &t, wait_ms > 0 ? wait_ms : r->api->cfg->api.max_wait_ms);
     }
     if (wait_ms <= 0) {
         return accepted(r, c, event_id, message_id);

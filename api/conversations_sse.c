@@ -170,43 +170,49 @@ static fl_rc find_reply(fl_req *r, const char *conv_id, long long after, const c
     return fl_conv__db_json(r, fl_conv__sql_reply, 4, p, out, err);
 }
 
-/* message.delta (the whole text: providers do not stream yet, issue 6) then
- * message.completed; no ids: a client that loses this stream resumes on .../events. */
-static bool send_reply(fl_req *r, json_t *reply, const char *event_id, const char *message_id)
+/* What the live deltas have not shown of the reply as one message.delta (all of it when
+ * the provider did not stream), then message.completed; no ids: a client that loses this
+ * stream resumes on .../events. */
+static bool send_reply(fl_req *r, json_t *reply, const fl_conv_turn *t, fl_buf *live)
 {
-    json_t *delta =
-        json_pack("{s:O, s:O, s:O}", "id", json_object_get(reply, "id"), "seq",
-                  json_object_get(reply, "seq"), "content", json_object_get(reply, "content"));
-    bool ok = fl_sse__event(r, NULL, "message.delta", delta);
+    json_t *rest = fl_conv__unseen(live, json_object_get(reply, "content"));
+    json_t *delta = json_pack("{s:O, s:O, s:o}", "id", json_object_get(reply, "id"), "seq",
+                              json_object_get(reply, "seq"), "content", rest);
+    bool ok = true;
 
-    json_object_set_new(reply, "event_id", json_string(event_id));
-    json_object_set_new(reply, "message_id", json_string(message_id));
+    if (json_string_length(rest) > 0 || !json_string_value(rest)) {
+        ok = fl_sse__event(r, NULL, "message.delta", delta);
+    }
+    json_object_set_new(reply, "event_id", json_string(t->event_id));
+    json_object_set_new(reply, "message_id", json_string(t->message_id));
     ok = ok && fl_sse__event(r, NULL, "message.completed", reply);
     json_decref(delta);
     return ok;
 }
 
-int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, uint64_t since,
-                          const char *event_id, const char *message_id, int wait_ms)
+int fl_conv__stream_reply(fl_req *r, const fl_conv_turn *t, int wait_ms)
 {
     int64_t now = fl_clock_mono_ms(fl_clock_system());
     int64_t deadline = now + wait_ms, beat = r->api->cfg->api.sse_heartbeat_ms;
     int64_t next_beat = now + beat;
+    uint64_t since = t->since, dsince = t->dsince;
     json_t *reply = NULL;
     fl_err err = FL_ERR_INIT;
+    fl_buf live;
     bool alive = fl_sse__begin(r);
 
-    while (alive) {
-        if (find_reply(r, conv_id, after, message_id, &reply, &err) != FL_OK) {
+    fl_buf_init(&live, 1 << 20);
+    while (alive && fl_conv__relay_deltas(r, t->conv_id, &dsince, &live)) {
+        if (find_reply(r, t->conv_id, t->after, t->message_id, &reply, &err) != FL_OK) {
             fl_conv__stream_failed(r, "unavailable", "could not read the transcript");
             break;
         }
         if (reply) {
-            alive = send_reply(r, reply, event_id, message_id);
+            alive = send_reply(r, reply, t, &live);
             break;
         }
         fl_conv_woke w =
-            fl_conv__sleep(r, conv_id, &since, next_beat < deadline ? next_beat : deadline);
+            fl_conv__sleep(r, t->conv_id, &since, next_beat < deadline ? next_beat : deadline);
         if (w == FL_CONV_WOKE_STOP || (w == FL_CONV_WOKE_TIMEOUT && next_beat >= deadline)) {
             fl_conv__stream_failed(r, "timeout",
                                    "no reply in time; read it from .../messages later");
@@ -218,6 +224,7 @@ int fl_conv__stream_reply(fl_req *r, const char *conv_id, long long after, uint6
         }
     }
     json_decref(reply);
+    fl_buf_deinit(&live);
     fl_sse__end(r);
     return r->status;
 }

@@ -168,8 +168,9 @@ void fl_notify_deltas(fl_notify *n, const char *tenant, const char *conversation
             continue;
         }
         json_array_append_new(
-            out, json_pack("{s:O?, s:O?, s:O}", "reply", json_object_get(p, "reply"), "seq",
-                           json_object_get(p, "seq"), "text", json_object_get(p, "text")));
+            out, json_pack("{s:O?, s:O?, s:O, s:b}", "reply", json_object_get(p, "reply"), "seq",
+                           json_object_get(p, "seq"), "text", json_object_get(p, "text"), "restart",
+                           json_is_true(json_object_get(p, "restart"))));
     }
     *since = n->dseq;
     pthread_mutex_unlock(&n->mu);

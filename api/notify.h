@@ -67,7 +67,8 @@ void fl_notify_inject(fl_notify *n, const char *payload);
 uint64_t fl_notify_delta_now(fl_notify *n);
 
 /* Appends to `out` (a JSON array) the deltas after *since of tenant's conversation, in
- * arrival order, as {reply, seq, text}, and advances *since. */
+ * arrival order, as {reply, seq, text, restart} (restart: drop the text shown so far, a
+ * new attempt starts over), and advances *since. */
 void fl_notify_deltas(fl_notify *n, const char *tenant, const char *conversation, uint64_t *since,
                       json_t *out);
 

@@ -4,6 +4,8 @@
  *   {"tenant", "conversation": <instance key>, "reply": <activity id>, "seq", "text"}
  *
  * (seq counts the chunks of one activity from 1; a retried attempt continues the count).
+ * When an attempt that had streamed text failed and another streams again, one payload
+ * with "restart": true and empty text comes first: listeners drop what they were shown.
  * The API LISTENs (api/notify.c) and sends them as `message.delta` events; the reply the
  * workflow stores later (`reply` action -> transcript) is the `message.completed` a
  * reconnecting client resumes from. Deltas are ephemeral: nothing stores them, a failed
@@ -65,35 +67,51 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
     return n;
 }
 
+/* Queues one NOTIFY payload for the worker and wakes it (HTTP thread). */
+static void queue_payload(fl_act_deltas *d, json_t *p)
+{
+    fl_activities *a = d->owner;
+    fl_act_delta *c = fl_xcalloc(1, sizeof(*c));
+
+    c->payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    pthread_mutex_lock(&a->mu);
+    if (a->deltas_tail) {
+        a->deltas_tail->next = c;
+    } else {
+        a->deltas_head = c;
+    }
+    a->deltas_tail = c;
+    a->wake = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
 /* Queues the pending text as chunks (HTTP thread). */
 static void queue_pending(fl_act_deltas *d)
 {
-    fl_activities *a = d->owner;
     size_t off = 0;
 
     while (off < d->pending.len) {
         size_t n = utf8_cut(d->pending.data + off, d->pending.len - off, CHUNK_MAX);
-        json_t *p = json_pack("{s:s, s:s, s:s, s:I, s:s%}", "tenant", d->job->tenant,
-                              "conversation", d->job->key, "reply", d->job->id, "seq",
-                              (json_int_t)++d->seq, "text", d->pending.data + off, n);
-        fl_act_delta *c = fl_xcalloc(1, sizeof(*c));
 
-        c->payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
-        json_decref(p);
+        queue_payload(d, json_pack("{s:s, s:s, s:s, s:I, s:s%}", "tenant", d->job->tenant,
+                                   "conversation", d->job->key, "reply", d->job->id, "seq",
+                                   (json_int_t)++d->seq, "text", d->pending.data + off, n));
         off += n ? n : d->pending.len - off; /* n == 0 only for bytes that are not UTF-8 */
-        pthread_mutex_lock(&a->mu);
-        if (a->deltas_tail) {
-            a->deltas_tail->next = c;
-        } else {
-            a->deltas_head = c;
-        }
-        a->deltas_tail = c;
-        a->wake = true;
-        pthread_cond_signal(&a->cv);
-        pthread_mutex_unlock(&a->mu);
     }
     d->pending.len = 0;
     d->last_ms = fl_clock_mono_ms(fl_clock_system());
+}
+
+/* The attempt that streamed so far failed and another starts over (fl_llm_delta_fn's
+ * (NULL, 0)): its unsent text is dropped and the listeners are told to start over. */
+static void queue_restart(fl_act_deltas *d)
+{
+    d->pending.len = 0;
+    queue_payload(d, json_pack("{s:s, s:s, s:s, s:I, s:s, s:b}", "tenant", d->job->tenant,
+                               "conversation", d->job->key, "reply", d->job->id, "seq",
+                               (json_int_t)++d->seq, "text", "", "restart", 1));
 }
 
 static fl_rc on_delta(void *arg, const char *text, size_t len)
@@ -101,6 +119,10 @@ static fl_rc on_delta(void *arg, const char *text, size_t len)
     fl_act_deltas *d = arg;
     int64_t now = fl_clock_mono_ms(fl_clock_system());
 
+    if (!text) {
+        queue_restart(d);
+        return FL_OK;
+    }
     (void)fl_buf_append(&d->pending, text, len, NULL);
     if (d->pending.len >= BATCH_BYTES || d->last_ms == 0 || now - d->last_ms >= BATCH_MS) {
         queue_pending(d);

@@ -190,6 +190,15 @@ static void refused(fl_llm_call *c, fl_llm_admit a)
     fl_llm__leave(c, fl_llm_admit_name(a), NULL);
 }
 
+/* An attempt streamed text, then failed: its listeners drop it before the next one. */
+static void restart_deltas(fl_llm_call *c)
+{
+    if (c->delta_fn && c->delta_shown) {
+        c->delta_shown = false;
+        (void)c->delta_fn(c->delta_arg, NULL, 0);
+    }
+}
+
 /* Tries the current member: true when out says SEND. */
 static bool try_member(fl_llm_call *c, int64_t now, fl_llm_step *out)
 {
@@ -199,6 +208,7 @@ static bool try_member(fl_llm_call *c, int64_t now, fl_llm_step *out)
     fl_llm_admit a;
     bool probe = false;
 
+    restart_deltas(c);
     if (!m->ad) {
         fl_llm__answer_local(c);
         return false;

@@ -94,8 +94,10 @@ fl_rc fl_llm_call_on_data(fl_llm_call *call, const char *data, size_t len);
  * ignored here) gets each content delta of the attempt in flight (whole provider deltas),
  * on the HTTP thread, from inside fl_llm_call_on_data. Only attempts that stream call it
  * (the provider's `stream: true` or the request's `stream`). A retried or fallen-back
- * attempt streams again from its start. Set it before the first SEND; fn must not block.
- * Ownership: arg is borrowed until the call is freed. */
+ * attempt streams again from its start: when an earlier attempt of the call had handed
+ * over text, fn is called with (NULL, 0), "discard what you were given", before the next
+ * attempt (or `local`) starts, so a listener never sees two attempts' text run together. Set it before the first
+ * SEND; fn must not block. Ownership: arg is borrowed until the call is freed. */
 typedef fl_rc (*fl_llm_delta_fn)(void *arg, const char *text, size_t len);
 void fl_llm_call_set_delta(fl_llm_call *call, fl_llm_delta_fn fn, void *arg);
 

@@ -68,6 +68,7 @@ static fl_rc on_frame(void *arg, const fl_llm_frame *f, fl_err *err)
         a->first_ms = fl_clock_mono_ms(c->chain->clock);
     }
     if (c->delta_fn && a->resp.text.len > before) {
+        c->delta_shown = true;
         (void)c->delta_fn(c->delta_arg, a->resp.text.data + before, a->resp.text.len - before);
     }
     return rc;

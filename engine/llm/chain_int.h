@@ -68,6 +68,7 @@ struct fl_llm_call {
     fl_llm_outcome out;
     fl_llm_delta_fn delta_fn; /* streamed text, see fl_llm_call_set_delta */
     void *delta_arg;
+    bool delta_shown; /* text went to delta_fn since the call began or last restarted */
 };
 
 /* The accounting of one answer (or of a failure: provider NULL, zeros). */

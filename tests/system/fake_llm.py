@@ -15,7 +15,8 @@ The format is chosen by the path the client calls:
 fake.script(name, step, step, ...) sets what `name` answers, one step per request, the
 last one repeating: {"status": 500}, {"status": 429, "retry_after": "1"}, {"delay": 3}
 (sleep before answering: a client timeout), {"text": "..."} (200 with that text; the
-default is "Hello from <name>."). Every request is recorded (fake.requests(name)):
+default is "Hello from <name>."), {"text": "...", "cut_after": N} (streamed: only the first
+N frames, then the connection closes: a stream cut short). Every request is recorded (fake.requests(name)):
 method, path, headers (Idempotency-Key included), parsed body, monotonic arrival time.
 
 fake.hold() makes every request wait, recorded but unanswered, until fake.release(): a call
@@ -134,7 +135,7 @@ class FakeLLM:
             return
         pieces = [text[i:i + 4] for i in range(0, len(text), 4)] or [""]
         if stream:
-            self._stream(h, kind, pieces)
+            self._stream(h, kind, pieces, step.get("cut_after"))
         else:
             self._whole(h, kind, text)
 
@@ -212,12 +213,13 @@ class FakeLLM:
                               "done": True, "done_reason": "stop", "prompt_eval_count": 14,
                               "eval_count": 4}) + "\n"
 
-    def _stream(self, h, kind, pieces):
+    def _stream(self, h, kind, pieces, cut_after=None):
         h.send_response(200)
         h.send_header("Content-Type", "application/x-ndjson" if kind == "ollama"
                       else "text/event-stream")
         h.end_headers()
-        for frame in self._frames(kind, pieces):
+        frames = list(self._frames(kind, pieces))
+        for frame in frames[:cut_after] if cut_after is not None else frames:
             # cut each frame in two so the client sees frames split across reads
             data = frame.encode()
             h.wfile.write(data[:len(data) // 2])

@@ -25,10 +25,10 @@ STAGES = ["GREETING", "INTENT_DETECTION", "INFORMATION_GATHERING", "AGENT_ROUTIN
           "PROCESSING", "CONFIRMATION", "WORKFLOW_TRIGGER", "COMPLETION"]
 
 
-def llm_extra(fake, kind, stream=False):
+def llm_extra(fake, kind, stream=False, retries=0):
     p = {"kind": kind, "base_url": fake.base("primary", kind), "model": f"{kind}-model",
-         "api_key_env": "FAKE_LLM_KEY", "timeout": "5s", "max_retries": 0,
-         "stream": stream}
+         "api_key_env": "FAKE_LLM_KEY", "timeout": "5s", "max_retries": retries,
+         "retry_delay": "100ms", "stream": stream}
     return EXTRA + "llm:\n  chain: [primary, local]\n  providers:\n    primary: " + \
         json.dumps(p) + "\n"
 
@@ -347,6 +347,64 @@ def test_streamed_reply_reaches_sse_as_deltas(stack, tmp_path_factory, fake):
         assert [e["data"]["seq"] for e in live] == sorted(e["data"]["seq"] for e in live)
         stored = a.messages(cid)[-1]
         assert stored["content"] == done["content"] and stored["usage"]["provider"] == "primary"
+    finally:
+        a.flowd.stop()
+
+
+def read_events(resp, until, seconds=40):
+    """The SSE events of resp (a thread reads them) up to the first one until(ev) accepts."""
+    events = queue.Queue()
+
+    def read():
+        try:
+            for ev in SSE(resp):
+                events.put(ev)
+        except (requests.RequestException, ValueError, AttributeError):
+            pass
+    threading.Thread(target=read, daemon=True).start()
+    got, deadline = [], time.monotonic() + seconds
+    while True:
+        ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        if "event" in ev:
+            got.append(ev)
+            if until(ev):
+                resp.close()
+                return got
+
+
+def completed_reply(ev):
+    return ev["event"] == "message.completed" and ev["data"]["role"] == "assistant"
+
+
+def test_a_stream_cut_short_restarts_the_live_text(stack, tmp_path_factory, fake):
+    """The answer's first attempt streams a little and is cut off; the retry streams the
+    whole answer. Listeners get a message.delta {restart: true} between the two, so what
+    follows it is exactly the stored message (never the two attempts run together), and
+    POST .../messages with Accept: text/event-stream relays the same live deltas."""
+    js = {"text": json.dumps(SMALL_TALK)}
+    fake.script("primary", js, js, js, {"text": LONG.strip(), "cut_after": 3},
+                {"text": LONG.strip()})
+    a = start_with(stack, tmp_path_factory, llm_extra(fake, "openai", stream=True, retries=1),
+                   "restart")
+    try:
+        cid = a.create({"flow_type": "dedicated", "business_id": "biz-r"})
+        resp = requests.post(a.url + f"{BASE}/conversations/{cid}/messages",
+                             json={"content": "When are you open?"}, stream=True, timeout=60,
+                             headers={"Authorization": f"Bearer {a.key}",
+                                      "Accept": "text/event-stream"})
+        assert resp.status_code == 200, resp.text
+        got = read_events(resp, completed_reply)
+        done = got[-1]["data"]
+        assert done["content"] == LONG.strip(), (done, llm_calls(stack))
+        deltas = [e["data"] for e in got if e["event"] == "message.delta"]
+        restarts = [i for i, d in enumerate(deltas) if d.get("restart")]
+        assert len(restarts) == 1, deltas
+        shown = "".join(d["content"] for d in deltas[:restarts[0]])
+        assert shown and LONG.startswith(shown) and len(shown) < 16, deltas  # 3 frames at most
+        after = deltas[restarts[0] + 1:]
+        assert len([d for d in after if "reply" in d]) >= 2, deltas  # live, not one block
+        assert "".join(d["content"] for d in after) == done["content"], deltas
+        assert len(fake.requests("primary")) == 5
     finally:
         a.flowd.stop()
 

@@ -378,6 +378,53 @@ static void test_llm_chain_quota_fails_as_budget(void **state)
     fl_llm_chain_free(ch);
 }
 
+/* What the listeners of a streamed call saw: text, and "|restart|" for each (NULL, 0). */
+static char seen[256];
+
+static fl_rc record_delta(void *arg, const char *text, size_t len)
+{
+    (void)arg;
+    if (!text) {
+        strncat(seen, "|restart|", sizeof(seen) - strlen(seen) - 1);
+    } else {
+        strncat(seen, text, len < sizeof(seen) - strlen(seen) - 1 ? len : 0);
+    }
+    return FL_OK;
+}
+
+#define SSE_PIECE(t) "data: {\"choices\":[{\"delta\":{\"content\":\"" t "\"}}]}\n\n"
+
+/* A stream cut short is retried; its listeners are told to start over before the retry's
+ * text, never shown the two attempts run together. */
+static void test_llm_chain_retried_stream_restarts_deltas(void **state)
+{
+    fl_config_llm cfg;
+    fl_llm_chain *ch = NULL;
+    fl_llm_call *c;
+    fl_llm_outcome out;
+    fl_err err = FL_ERR_INIT;
+
+    (void)state;
+    fake_ms = 0;
+    seen[0] = '\0';
+    two_and_local(&cfg);
+    assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, &err), FL_OK);
+    c = start(ch, "{\"prompt\": \"hi\", \"stream\": true}", 30000);
+    fl_llm_call_set_delta(c, record_delta, NULL);
+    answer(c, "/chat/completions", 200, NULL, SSE_PIECE("Hel"), 10); /* no [DONE] */
+    wait_out(c, 1);
+    answer(c, "/chat/completions", 200, NULL,
+           SSE_PIECE("Hello") SSE_PIECE(" there") "data: [DONE]\n\n", 10);
+    done(c, &out);
+    assert_true(out.ok);
+    assert_string_equal(seen, "Hel|restart|Hello there");
+    assert_string_equal(json_string_value(out.result), "Hello there");
+    json_decref(out.result);
+    json_decref(out.usage);
+    end(c);
+    fl_llm_chain_free(ch);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +436,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_llm_chain_guard_probe_failure_reopens),
         cmocka_unit_test(test_llm_chain_guard_rate_and_quotas),
         cmocka_unit_test(test_llm_chain_quota_fails_as_budget),
+        cmocka_unit_test(test_llm_chain_retried_stream_restarts_deltas),
     };
 
     if (argc > 1) {
