@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/bigstack.h"
 #include "core/mem.h"
 #include "engine/cloudevent.h"
 
@@ -129,29 +130,48 @@ static bool deep_pointer(const json_t *v, int depth, int max_depth, fl_buf *b)
     return true;
 }
 
-bool fl_body_decode(const char *data, size_t len, int max_depth, json_t **out, json_t **errors)
+typedef struct decode_job {
+    const char *data;
+    size_t len;
+    int max_depth;
+    json_t *out, *errors;
+} decode_job;
+
+/* The parse and, for a tree too deep, its freeing: both recurse as deep as the input is
+ * nested (up to jansson's 2048 levels), hence fl_bigstack_run. A tree that passes is at
+ * most max_depth deep, which any stack can free later. */
+static void decode_deep(void *arg)
 {
-    *out = NULL;
-    *errors = NULL;
+    decode_job *j = arg;
     json_error_t jerr;
-    json_t *v = json_loadb(data != NULL ? data : "", data != NULL ? len : 0,
+    json_t *v = json_loadb(j->data != NULL ? j->data : "", j->data != NULL ? j->len : 0,
                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    int depth = j->max_depth < 0 ? 0 : j->max_depth;
+
     if (v == NULL) {
-        fl_body_error(errors, "", "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                      jerr.text);
-        return false;
+        fl_body_error(&j->errors, "", "invalid JSON at line %d column %d: %s", jerr.line,
+                      jerr.column, jerr.text);
+        return;
     }
-    int depth = max_depth < 0 ? 0 : max_depth;
     if (!depth_ok(v, 0, depth)) {
         fl_buf ptr;
         fl_buf_init(&ptr, SIZE_MAX / 4);
         fl_buf_append(&ptr, "", 0, NULL);
         (void)deep_pointer(v, 0, depth, &ptr);
-        fl_body_error(errors, ptr.data, "nested deeper than %d levels", max_depth);
+        fl_body_error(&j->errors, ptr.data, "nested deeper than %d levels", j->max_depth);
         fl_buf_deinit(&ptr);
         json_decref(v);
-        return false;
+        return;
     }
-    *out = v;
-    return true;
+    j->out = v;
+}
+
+bool fl_body_decode(const char *data, size_t len, int max_depth, json_t **out, json_t **errors)
+{
+    decode_job j = {data, len, max_depth, NULL, NULL};
+
+    fl_bigstack_run(decode_deep, &j);
+    *out = j.out;
+    *errors = j.errors;
+    return j.out != NULL;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/request.h"
+#include "core/bigstack.h"
 #include "core/mem.h"
 #include "engine/cloudevent.h"
 
@@ -34,6 +35,32 @@ char *fl_page_cursor(const char *a, const char *b)
     return out;
 }
 
+typedef struct cursor_parse {
+    const unsigned char *raw;
+    size_t len;
+    json_t *key;
+} cursor_parse;
+
+/* Clients write cursors, and jansson parses and frees recursively: a cursor of nested
+ * brackets is parsed, and freed unless it is our flat array, on a large stack. */
+static void parse_cursor(void *arg)
+{
+    cursor_parse *c = arg;
+    size_t n;
+    bool flat;
+
+    c->key = json_loadb((const char *)c->raw, c->len, JSON_REJECT_DUPLICATES, NULL);
+    n = json_array_size(c->key);
+    flat = n >= 1 && n <= 2;
+    for (size_t i = 0; i < n; i++) {
+        flat = flat && json_is_string(json_array_get(c->key, i));
+    }
+    if (!flat) {
+        json_decref(c->key);
+        c->key = NULL;
+    }
+}
+
 /* The sort key of a cursor into p->after; false when it is not one of ours. */
 static bool decode_cursor(const char *c, fl_page *p)
 {
@@ -50,8 +77,14 @@ static bool decode_cursor(const char *c, fl_page *p)
         std[n] = '=';
     }
     raw = fl_ce_base64_decode(std, n, &len);
-    key = raw ? json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    if (json_is_array(key) && json_array_size(key) >= 1 && json_array_size(key) <= 2) {
+    key = NULL;
+    if (raw) {
+        cursor_parse cp = {raw, len, NULL};
+
+        fl_bigstack_run(parse_cursor, &cp);
+        key = cp.key;
+    }
+    if (key) {
         ok = true;
         for (size_t i = 0; i < json_array_size(key); i++) {
             const char *s = json_string_value(json_array_get(key, i));

@@ -1,13 +1,14 @@
 """What every route shares (api/dispatch.c): request ids, trace context, problem+json for
 404/405/401, HEAD, and the worker pool not being starved by streams."""
 
+import base64
 import re
 import uuid
 
 import pytest
 import requests
 
-from conftest import Flowd, config_yaml, free_port, wait_ready
+from conftest import Flowd, bearer, config_yaml, create_api_key, free_port, wait_ready
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -157,3 +158,26 @@ def test_metrics_auth_read_needs_a_read_key(tmp_path, stack):
         assert "flowd_build_info" in r.text
     finally:
         f.stop()
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(server):
+    """jansson recurses once per level, up to 2048, and civetweb's workers have ~100 KiB
+    stacks: a few KB of brackets once killed the process. Every body and cursor is now
+    parsed on a large stack of the worker's own (core/bigstack.h)."""
+    key = create_api_key(server, "deep", "read,write")
+    deep = "[" * 3000 + "]" * 3000
+    for path, ctype in (("/api/v1/conversations", "application/json"),
+                        ("/api/v1/events", "application/cloudevents+json"),
+                        ("/api/v1/events", "application/cloudevents-batch+json")):
+        r = requests.post(server.url + path, data=deep, timeout=10,
+                          headers={**bearer(key), "Content-Type": ctype})
+        assert r.status_code == 400, (path, ctype, r.status_code, r.text[:200])
+    r = requests.post(server.url + "/v1/chat/completions", data=deep, timeout=10,
+                      headers={**bearer(key), "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
+    # a cursor is the client's text too: 700 levels fit the query's 1 KiB
+    cursor = base64.urlsafe_b64encode(b"[" * 700 + b"]" * 0).decode().rstrip("=")
+    r = requests.get(server.url + "/api/v1/instances", params={"cursor": cursor}, timeout=10,
+                     headers=bearer(key))
+    assert_problem(r, 400)
+    assert requests.get(server.url + "/livez", timeout=5).status_code == 200

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,10 +202,60 @@ static void test_body_error_appends(void **state)
     json_decref(errs);
 }
 
+/* A body nested as deep as jansson goes, decoded on a thread whose stack is as small as a
+ * civetweb worker's (Debian's USE_STACK_SIZE=102400): the parse and the freeing of the
+ * rejected tree happen on the large stack (core/bigstack.h), so this is a 400, not a
+ * stack overflow. Also one nesting past jansson's own limit (its error, same stack). */
+typedef struct deep_case {
+    size_t levels;
+    bool ok;
+    json_t *errs;
+} deep_case;
+
+static void *decode_deep_on_small_stack(void *arg)
+{
+    deep_case *c = arg;
+    char *s = malloc(2 * c->levels + 1);
+    json_t *v = NULL;
+
+    memset(s, '[', c->levels);
+    memset(s + c->levels, ']', c->levels);
+    s[2 * c->levels] = '\0';
+    c->ok = fl_body_decode(s, 2 * c->levels, 32, &v, &c->errs);
+    json_decref(v);
+    free(s);
+    return NULL;
+}
+
+static void test_body_deep_nesting_on_a_small_stack(void **state)
+{
+    static const size_t levels[] = {2000, 5000};
+    pthread_attr_t attr;
+
+    (void)state;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 102400), 0);
+    for (size_t i = 0; i < 2; i++) {
+        deep_case c = {levels[i], true, NULL};
+        pthread_t t;
+
+        assert_int_equal(pthread_create(&t, &attr, decode_deep_on_small_stack, &c), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_false(c.ok);
+        assert_non_null(c.errs);
+        assert_non_null(
+            strstr(json_string_value(json_object_get(json_array_get(c.errs, 0), "detail")),
+                   i == 0 ? "nested deeper than 32 levels" : "invalid JSON"));
+        json_decref(c.errs);
+    }
+    pthread_attr_destroy(&attr);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_object_happy_path),
+        cmocka_unit_test(test_body_deep_nesting_on_a_small_stack),
         cmocka_unit_test(test_body_scalar_is_depth_zero),
         cmocka_unit_test(test_body_depth_limit_is_inclusive),
         cmocka_unit_test(test_body_depth_pointer_in_arrays),
