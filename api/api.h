@@ -21,12 +21,14 @@ typedef struct fl_keys fl_keys;
 typedef struct fl_ratelimit fl_ratelimit;
 typedef struct fl_notify fl_notify;
 typedef struct fl_agents fl_agents;
+typedef struct fl_llm_chain fl_llm_chain;
 
 typedef struct fl_api {
     const fl_config *cfg;
     fl_pg_pool *pool;            /* borrowed from `flowd serve` */
     fl_kafka_producer *producer; /* borrowed */
     fl_health *health;           /* borrowed */
+    fl_llm_chain *llm;           /* borrowed: the process's LLM chain (the gateway's) */
     fl_keys *keys;               /* owned: API key checks (api/keys.h) */
     fl_ratelimit *limiter;       /* owned: per-key token buckets (api/ratelimit.h) */
     fl_notify *notify;           /* owned: the LISTEN flowd_changes hub (api/notify.h) */

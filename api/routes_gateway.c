@@ -18,10 +18,9 @@
  * its own configured model (a fallback never sends one vendor's model name to another).
  * Anything else is 404 model_not_found. GET /v1/models lists exactly the names accepted.
  *
- * The gateway keeps its own chain (built on first use from llm:, kept for the process):
- * an API-only process has no activity worker whose chain it could share, so breakers,
- * rate limits and daily quotas are counted separately for gateway calls (in memory, per
- * process, like the worker's). An Idempotency-Key request header is forwarded to the
+ * The chain is the process's (`flowd serve` makes one and lends it to the API and the
+ * activity worker), so gateway calls and `call: llm` count against the same breakers,
+ * rate limits and daily quotas (in memory, per process). An Idempotency-Key request header is forwarded to the
  * provider on every attempt; without one, "gateway:<request id>" is sent.
  *
  * Thread-safety: handlers run on civetweb's workers; the chain is shared (it locks). */
@@ -39,22 +38,22 @@
 
 #define IDEM_KEY_MAX 255
 
-/* The chains, made once per configuration (a new server in the same process -- tests --
- * brings a new one: the old server's workers have stopped, so nothing uses the old). */
-static pthread_mutex_t chains_mu = PTHREAD_MUTEX_INITIALIZER;
-static const fl_config *chains_cfg;   /* guarded by chains_mu */
-static fl_llm_chain *main_chain;      /* guarded by chains_mu; llm.chain */
-static fl_llm_chain *local_chain;     /* guarded by chains_mu; `local` alone */
+/* `local` alone, for a `model` that names it when llm.chain leaves it out; made once per
+ * configuration (a new server in the same process -- tests -- brings a new one: the old
+ * server's workers have stopped, so nothing uses the old). The built-in provider has no
+ * breaker or quota whose counts would need sharing. */
+static pthread_mutex_t local_mu = PTHREAD_MUTEX_INITIALIZER;
+static const fl_config *local_cfg;    /* guarded by local_mu */
+static fl_llm_chain *local_chain;     /* guarded by local_mu */
 static fl_config_llm *local_only_cfg; /* its configuration (llm: with chain [local]) */
 
-static fl_rc make_chains(const fl_config *cfg, fl_err *err)
+static fl_rc make_local(const fl_config *cfg, fl_err *err)
 {
     fl_rc rc;
 
-    fl_llm_chain_free(main_chain);
     fl_llm_chain_free(local_chain);
-    main_chain = local_chain = NULL;
-    chains_cfg = NULL;
+    local_chain = NULL;
+    local_cfg = NULL;
     if (!local_only_cfg) {
         local_only_cfg = fl_xmalloc(sizeof(*local_only_cfg));
     }
@@ -62,31 +61,28 @@ static fl_rc make_chains(const fl_config *cfg, fl_err *err)
     local_only_cfg->nchain = 1;
     snprintf(local_only_cfg->chain[0], sizeof(local_only_cfg->chain[0]), "%s",
              FL_LLM_LOCAL_PROVIDER);
-    rc = fl_llm_chain_new(&main_chain, &cfg->llm, fl_clock_system(), err);
+    rc = fl_llm_chain_new(&local_chain, local_only_cfg, fl_clock_system(), err);
     if (rc == FL_OK) {
-        rc = fl_llm_chain_new(&local_chain, local_only_cfg, fl_clock_system(), err);
-    }
-    if (rc == FL_OK) {
-        chains_cfg = cfg;
+        local_cfg = cfg;
     }
     return rc;
 }
 
-/* The chains for this server's configuration (*local: `local` alone), or NULL after
- * answering 503 (a configuration the loader should have refused). */
+/* The process's chain (*local: `local` alone), or NULL after answering 503 (a
+ * configuration the loader should have refused). */
 static fl_llm_chain *chains_get(fl_req *r, fl_llm_chain **local)
 {
     fl_err err = FL_ERR_INIT;
     fl_llm_chain *chain = NULL;
 
-    pthread_mutex_lock(&chains_mu);
-    if (chains_cfg == r->api->cfg || make_chains(r->api->cfg, &err) == FL_OK) {
-        chain = main_chain;
+    pthread_mutex_lock(&local_mu);
+    if (local_cfg == r->api->cfg || make_local(r->api->cfg, &err) == FL_OK) {
+        chain = r->api->llm;
         *local = local_chain;
     }
-    pthread_mutex_unlock(&chains_mu);
+    pthread_mutex_unlock(&local_mu);
     if (!chain) {
-        fl_log(FL_ERROR, "gateway.chain", FL_STR("error", err.msg));
+        fl_log(FL_ERROR, "gateway.chain", FL_STR("error", err.msg[0] ? err.msg : "no chain"));
         fl_openai_error(r, 503, NULL, NULL, "the LLM provider chain is not available");
     }
     return chain;

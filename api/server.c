@@ -114,6 +114,7 @@ static fl_rc api_open(fl_api *api, const fl_server_deps *deps, fl_err *err)
     api->pool = deps->pool;
     api->producer = deps->producer;
     api->health = deps->health;
+    api->llm = deps->llm;
     api->ids = fl_ids_new(fl_clock_system());
     api->keys = fl_keys_new(deps->pool, cfg->api.key_cache_ttl_ms, cfg->db.connect_timeout_ms);
     api->limiter = fl_ratelimit_new(cfg->api.rate_limit, cfg->api.rate_burst);

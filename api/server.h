@@ -17,6 +17,7 @@
 #include "core/health.h"
 #include "core/kafka.h"
 #include "core/pg.h"
+#include "engine/llm/chain.h"
 
 typedef struct fl_server fl_server;
 
@@ -26,6 +27,7 @@ typedef struct fl_server_deps {
     fl_pg_pool *pool;
     fl_kafka_producer *producer;
     fl_health *health;
+    fl_llm_chain *llm; /* the process's LLM chain (the gateway's), shared with activities */
 } fl_server_deps;
 
 /* Binds http.listen:http.port and starts the workers and the LISTEN hub.

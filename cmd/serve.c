@@ -121,8 +121,11 @@ static void health_stop(void *self)
 static fl_rc http_start(void *self, fl_err *err)
 {
     serve *s = self;
-    fl_server_deps deps = {
-        .cfg = s->cfg, .pool = s->pool, .producer = s->producer, .health = s->health};
+    fl_server_deps deps = {.cfg = s->cfg,
+                           .pool = s->pool,
+                           .producer = s->producer,
+                           .health = s->health,
+                           .llm = s->llm};
 
     return fl_server_start(&s->server, &deps, err);
 }

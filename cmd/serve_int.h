@@ -15,6 +15,7 @@
 #include "core/pg.h"
 #include "engine/activities.h"
 #include "engine/analytics.h"
+#include "engine/llm/chain.h"
 #include "engine/relay.h"
 #include "engine/store.h"
 #include "engine/timers.h"
@@ -28,6 +29,7 @@ typedef struct fl_serve {
     fl_engine *engine;
     fl_timers *timers;
     fl_relay *relay;
+    fl_llm_chain *llm; /* one per process: the activity worker's and the gateway's */
     fl_activities *activities;
     fl_analytics *analytics;
     fl_health *health;
@@ -35,7 +37,8 @@ typedef struct fl_serve {
 } fl_serve;
 
 /* Registers engine, timers, relay and activities with app, each only when its role is
- * enabled, in R9.2 order (after the producer, before health). */
+ * enabled, in R9.2 order (after the producer, before health); before them the LLM chain,
+ * when the api or activities role will use it. */
 void fl_serve__add_workers(fl_app *app, fl_serve *s);
 
 /* The readiness check of the engine role: partitions assigned. */

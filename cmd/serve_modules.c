@@ -65,10 +65,31 @@ static void relay_stop(void *self)
     s->relay = NULL;
 }
 
+/* One chain for the process, so `call: llm` and the OpenAI-compatible gateway share the
+ * providers' breakers, rate limits and daily quotas instead of each counting alone. */
+static fl_rc llm_start(void *self, fl_err *err)
+{
+    fl_serve *s = self;
+    fl_rc rc = fl_llm_chain_new(&s->llm, &s->cfg->llm, fl_clock_system(), err);
+
+    if (rc == FL_OK) { /* the profiles `with.agent` names (the API's directory) */
+        rc = fl_llm_chain_load_agents(s->llm, &s->cfg->engine, err);
+    }
+    return rc;
+}
+
+static void llm_stop(void *self)
+{
+    fl_serve *s = self;
+
+    fl_llm_chain_free(s->llm);
+    s->llm = NULL;
+}
+
 static fl_rc activities_start(void *self, fl_err *err)
 {
     fl_serve *s = self;
-    fl_rc rc = fl_activities_new(&s->activities, s->cfg, s->pool, err);
+    fl_rc rc = fl_activities_new(&s->activities, s->cfg, s->pool, s->llm, err);
 
     return rc == FL_OK ? fl_activities_start(s->activities, err) : rc;
 }
@@ -101,6 +122,9 @@ static void analytics_stop(void *self)
 
 void fl_serve__add_workers(fl_app *app, fl_serve *s)
 {
+    if (fl_config_has_role(s->cfg, "api") || fl_config_has_role(s->cfg, "activities")) {
+        fl_app_add(app, "llm", llm_start, llm_stop, s);
+    }
     if (fl_config_has_role(s->cfg, "engine")) {
         fl_app_add(app, "engine", engine_start, engine_stop, s);
     }

@@ -32,11 +32,11 @@
 
 #define STOP_WAIT_MS 2000
 
-fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *pool, fl_err *err)
+fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *pool,
+                        fl_llm_chain *llm, fl_err *err)
 {
     fl_activities *a = fl_xcalloc(1, sizeof(*a));
     fl_http_opts opts = FL_HTTP_OPTS_INIT;
-    fl_rc rc;
 
     opts.default_timeout_ms = cfg->workers.activities_timeout_ms;
     opts.default_max_response_bytes = (size_t)cfg->workers.activities_max_response_bytes;
@@ -47,6 +47,7 @@ fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *p
     opts.user_agent = "flowd-activities";
     a->cfg = cfg;
     a->pool = pool;
+    a->llm = llm;
     a->jitter_seed = (uint64_t)fl_clock_mono_ms(fl_clock_system()) ^ (uint64_t)(uintptr_t)a;
     atomic_init(&a->stopping, false);
     pthread_mutex_init(&a->mu, NULL);
@@ -54,15 +55,7 @@ fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *p
     fl_clock_cond_init(&a->claim_cv);
     fl_clock_cond_init(&a->store_cv);
     fl_http_new(&a->http, &opts);
-    rc = fl_llm_chain_new(&a->llm, &cfg->llm, fl_clock_system(), err);
-    if (rc == FL_OK) {
-        /* the profiles `with.agent` names: the API's directory, the chain owns them */
-        rc = fl_llm_chain_load_agents(a->llm, &cfg->engine, err);
-    }
-    if (rc != FL_OK) {
-        fl_activities_free(a);
-        return rc;
-    }
+    (void)err; /* nothing above fails; err stays in the signature every module's _new has */
     *out = a;
     return FL_OK;
 }
@@ -418,7 +411,6 @@ void fl_activities_free(fl_activities *activities)
     fl_activities_stop(activities);
     fl_activities__deltas_send(activities); /* frees what a stop left queued */
     fl_http_free(activities->http);
-    fl_llm_chain_free(activities->llm);
     free(activities->finished); /* empty: the worker handed everything over */
     free(activities->to_store); /* empty: the store thread stored everything */
     pthread_cond_destroy(&activities->claim_cv);

@@ -23,12 +23,15 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/pg.h"
+#include "engine/llm/chain.h"
 
 typedef struct fl_activities fl_activities;
 
-/* Ownership: cfg and pool are borrowed; *out is owned by the caller
+/* llm: the process's LLM chain (engine/llm/chain.h), shared with the API's gateway.
+ * Ownership: cfg, pool and llm are borrowed; *out is owned by the caller
  * (fl_activities_free). Errors: FL_EINTERNAL. */
-fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *pool, fl_err *err);
+fl_rc fl_activities_new(fl_activities **out, const fl_config *cfg, fl_pg_pool *pool,
+                        fl_llm_chain *llm, fl_err *err);
 fl_rc fl_activities_start(void *activities, fl_err *err); /* fl_app_start_fn */
 void fl_activities_stop(void *activities);                /* fl_app_stop_fn; idempotent */
 void fl_activities_free(fl_activities *activities);       /* NULL-safe; stops first */

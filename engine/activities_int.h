@@ -71,7 +71,7 @@ struct fl_activities {
     const fl_config *cfg;
     fl_pg_pool *pool;
     fl_http *http;
-    fl_llm_chain *llm; /* providers, fallback chain, breakers (engine/llm/chain.h) */
+    fl_llm_chain *llm; /* borrowed: the process's providers, fallback chain, breakers */
     pthread_t thread;
     bool started;
     atomic_bool stopping;

@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     fl_config *cfg = NULL;
     fl_pg_pool *pool = NULL;
     fl_activities *a = NULL;
+    fl_llm_chain *llm = NULL;
     fl_err err = {0};
     int status = 1;
     int64_t t;
@@ -85,7 +86,10 @@ int main(int argc, char **argv)
     }
     if (fl_config_load(&cfg, NULL, envp, flags, flags_of(argc, argv, flags), &err) != FL_OK ||
         fl_pg_pool_open(&pool, &cfg->db, &err) != FL_OK ||
-        fl_activities_new(&a, cfg, pool, &err) != FL_OK || fl_activities_start(a, &err) != FL_OK) {
+        fl_llm_chain_new(&llm, &cfg->llm, fl_clock_system(), &err) != FL_OK ||
+        fl_llm_chain_load_agents(llm, &cfg->engine, &err) != FL_OK ||
+        fl_activities_new(&a, cfg, pool, llm, &err) != FL_OK ||
+        fl_activities_start(a, &err) != FL_OK) {
         status = fail(&err);
         goto out;
     }
@@ -99,6 +103,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     fl_activities_free(a);
+    fl_llm_chain_free(llm);
     fl_pg_pool_close(pool);
     fl_config_free(cfg);
     curl_global_cleanup();

@@ -25,10 +25,10 @@ STAGES = ["GREETING", "INTENT_DETECTION", "INFORMATION_GATHERING", "AGENT_ROUTIN
           "PROCESSING", "CONFIRMATION", "WORKFLOW_TRIGGER", "COMPLETION"]
 
 
-def llm_extra(fake, kind, stream=False, retries=0):
+def llm_extra(fake, kind, stream=False, retries=0, **more):
     p = {"kind": kind, "base_url": fake.base("primary", kind), "model": f"{kind}-model",
          "api_key_env": "FAKE_LLM_KEY", "timeout": "5s", "max_retries": retries,
-         "retry_delay": "100ms", "stream": stream}
+         "retry_delay": "100ms", "stream": stream, **more}
     return EXTRA + "llm:\n  chain: [primary, local]\n  providers:\n    primary: " + \
         json.dumps(p) + "\n"
 
@@ -347,6 +347,27 @@ def test_streamed_reply_reaches_sse_as_deltas(stack, tmp_path_factory, fake):
         assert [e["data"]["seq"] for e in live] == sorted(e["data"]["seq"] for e in live)
         stored = a.messages(cid)[-1]
         assert stored["content"] == done["content"] and stored["usage"]["provider"] == "primary"
+    finally:
+        a.flowd.stop()
+
+
+def test_the_gateway_and_workflows_share_one_chain(stack, tmp_path_factory, fake):
+    """One LLM chain per process (cmd/serve_modules.c): a daily quota spent through the
+    OpenAI-compatible gateway is spent for `call: llm` too, and the turn says why it
+    moved on."""
+    a = start_with(stack, tmp_path_factory, llm_extra(fake, "openai", daily_requests=1),
+                   "shared")
+    try:
+        r = a.post("/v1/chat/completions",
+                   {"model": "primary", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200 and r.json()["x_flowd"]["provider"] == "primary", r.text
+        cid = a.create({"flow_type": "global"})
+        reply = say(a, cid, "hello there")
+        assert len(fake.requests("primary")) == 1, fake.requests()
+        usage = next(m for m in a.messages(cid) if m["seq"] == reply["seq"])["usage"]
+        assert usage["provider"] == "local", usage
+        assert usage["fallbacks"] == [{"from": "primary", "to": "local",
+                                       "reason": "quota_requests"}], usage
     finally:
         a.flowd.stop()
 
