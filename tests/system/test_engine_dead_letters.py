@@ -159,3 +159,34 @@ def test_engine_dead_letter_replay_after_fixing_the_workflow(make_env, producer)
                              f"{in_inbox})\n{env.logs()}") from None
     iid = env.q1("SELECT id::text FROM instances WHERE workflow = 'poison' AND version = 2")
     assert [h[1:5] for h in env.history(iid)][-1] == (go_id, "poison.go", "waiting", "done")
+
+
+def test_a_redelivery_after_a_dead_letter_in_one_batch_is_still_recognised(make_env, producer):
+    """A record without ce_id is dead-lettered with no event id. The batch's inbox lookup
+    once dropped that missing id from its array, so every later record read the "already
+    seen" answer of the record after it: a redelivered tick behind the dead letter was
+    applied again, failed the inbox guard, and the partition retried it for ever. Here the
+    dead letter, a redelivery and two new events travel in one flush (one batch)."""
+    env = make_env(["counter"])
+    proc = env.start()
+    topic = env.topics["flowd_events"]
+    k = f"dl-batch-{env.tag}"
+    producer.event(topic, "count.start", k, {}, id_=f"{k}:start")
+    producer.event(topic, "count.tick", k, {}, id_=f"{k}:t1")
+    producer.flush()
+    wait_for(lambda: env.q("SELECT context->>'n' FROM instances WHERE key = %s", k) ==
+             [("1",)], 60, what="the first tick")
+
+    producer.event(topic, "count.tick", k, {}, id_=f"{k}:bad", omit=("ce_id",))
+    producer.event(topic, "count.tick", k, {}, id_=f"{k}:t1")  # the redelivery
+    producer.event(topic, "count.tick", k, {}, id_=f"{k}:t2")
+    producer.event(topic, "count.finish", k, {}, id_=f"{k}:finish")
+    producer.flush()
+    try:
+        wait_for(lambda: env.q("SELECT state FROM instances WHERE key = %s", k) ==
+                 [("finished",)], 60, what="the finish behind the dead letter")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{env.logs()}") from None
+    assert env.q("SELECT context->>'n' FROM instances WHERE key = %s", k) == [("2",)]
+    assert env.q1("SELECT count(*) FROM dead_letters WHERE reason = 'missing_attribute'") == 1
+    assert proc.alive()
