@@ -1,6 +1,8 @@
 /* core/json.c -- see core/json.h. */
 #include "core/json.h"
 
+#include <string.h>
+
 json_t *fl_json_from_pg(const char *text, size_t flags, json_error_t *jerr)
 {
     json_error_t e;
@@ -17,4 +19,28 @@ json_t *fl_json_from_pg(const char *text, size_t flags, json_error_t *jerr)
         *jerr = e;
     }
     return j;
+}
+
+bool fl_json_name_in(const char *const *names, const char *name)
+{
+    for (size_t i = 0; name && names[i]; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *fl_json_unknown_member(const json_t *obj, const char *const *names)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (!fl_json_name_in(names, key)) {
+            return key;
+        }
+    }
+    return NULL;
 }

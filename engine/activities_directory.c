@@ -159,34 +159,16 @@ static void business_update(fl_activities *a, const fl_act_job *job, fl_act_outc
     finish_rc(o, rc, &err, "business", biz);
 }
 
-/* Unknown members of flowd.memory.search's `with`. */
-static void memory_unknown(const json_t *args, json_t **errors)
-{
-    static const char *const members[] = {"user_id", "q", "limit", NULL};
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)args, key, v)
-    {
-        size_t i = 0;
-        while (members[i] && strcmp(members[i], key) != 0) {
-            i++;
-        }
-        if (!members[i]) {
-            fl_dir_error(errors, "", "unknown member \"%.64s\"", key);
-        }
-    }
-}
-
 /* with {user_id, q?, limit?}; false after filling a failure. */
 static bool memory_args(const fl_act_job *job, fl_act_outcome *o, const char **q, int *limit)
 {
+    static const char *const members[] = {"user_id", "q", "limit", NULL};
     const json_t *user = json_object_get(job->args, "user_id");
     const json_t *qv = json_object_get(job->args, "q");
     const json_t *lv = json_object_get(job->args, "limit");
     json_t *errors = NULL;
 
-    memory_unknown(job->args, &errors);
+    fl_dir_unknown_members(job->args, members, "", &errors);
     if (!json_is_string(user) || json_string_length(user) == 0 ||
         json_string_length(user) > USER_ID_MAX) {
         fl_dir_error(&errors, "/user_id", "is required: a string of 1 to %d characters",

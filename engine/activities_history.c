@@ -80,32 +80,14 @@ static bool int_member(const json_t *args, const char *name, json_int_t min, jso
     return true;
 }
 
-/* The first unknown member of args, or NULL. */
-static const char *unknown_member(const json_t *args)
-{
-    static const char *const members[] = {"conversation", "turns", "max_tokens", "before_seq",
-                                          NULL};
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)args, key, v)
-    {
-        size_t i = 0;
-        while (members[i] && strcmp(members[i], key) != 0) {
-            i++;
-        }
-        if (!members[i]) {
-            return key;
-        }
-    }
-    return NULL;
-}
+static const char *const history_members[] = {"conversation", "turns", "max_tokens", "before_seq",
+                                              NULL};
 
 /* Reads `with` into *h; false after filling a failure. */
 static bool read_args(const fl_act_job *job, history_args *h, fl_act_outcome *o)
 {
     const json_t *conv = json_object_get(job->args, "conversation");
-    const char *unknown = unknown_member(job->args);
+    const char *unknown = fl_json_unknown_member(job->args, history_members);
     const char *bad = NULL;
 
     *h = (history_args){job->key, TURNS_DEF, TOKENS_DEF, 0};

@@ -42,6 +42,11 @@ typedef struct fl_dir_ctx {
 void fl_dir_error(json_t **errors, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Appends an "unknown member" error at pointer (the object's own) for each member of
+ * obj not in allowed (NULL-terminated): a typo ("hour") must not pass silently. */
+void fl_dir_unknown_members(const json_t *obj, const char *const *allowed, const char *pointer,
+                            json_t **errors);
+
 bool fl_dir_uuid_valid(const char *s); /* canonical lower/upper-case 8-4-4-4-12 hex */
 bool fl_dir_category_valid(const char *s);
 bool fl_dir_time_parse(const char *s, int *minutes); /* "HH:MM", 00:00..24:00 */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "engine/directory.h"
 
 #define NAME_MAX_LEN     200
@@ -61,18 +62,7 @@ void fl_dir_error(json_t **errors, const char *pointer, const char *fmt, ...)
     json_array_append_new(*errors, json_pack("{s:s, s:s}", "pointer", pointer, "detail", detail));
 }
 
-static bool in_list(const char *const *list, const char *s)
-{
-    for (size_t i = 0; s && list[i]; i++) {
-        if (strcmp(list[i], s) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Reports members of obj not in allowed, at pointer (the object's own pointer). */
-static void unknown_members(const json_t *obj, const char *const *allowed, const char *pointer,
+void fl_dir_unknown_members(const json_t *obj, const char *const *allowed, const char *pointer,
                             json_t **errors)
 {
     const char *key;
@@ -80,7 +70,7 @@ static void unknown_members(const json_t *obj, const char *const *allowed, const
 
     json_object_foreach((json_t *)obj, key, v)
     {
-        if (!in_list(allowed, key)) {
+        if (!fl_json_name_in(allowed, key)) {
             fl_dir_error(errors, pointer, "unknown member \"%.64s\"", key);
         }
     }
@@ -104,7 +94,7 @@ bool fl_dir_uuid_valid(const char *s)
 
 bool fl_dir_category_valid(const char *s)
 {
-    return in_list(categories, s);
+    return fl_json_name_in(categories, s);
 }
 
 bool fl_dir_time_parse(const char *s, int *minutes)
@@ -136,7 +126,7 @@ static void day_check(const json_t *day, const char *ptr, json_t **errors)
         fl_dir_error(errors, ptr, "must be an object {open, close} (omit a closed day)");
         return;
     }
-    unknown_members(day, members, ptr, errors);
+    fl_dir_unknown_members(day, members, ptr, errors);
     snprintf(p, sizeof(p), "%s/open", ptr);
     if (!fl_dir_time_parse(json_string_value(json_object_get(day, "open")), &open) ||
         open == MAX_DAY_MINUTES) {
@@ -165,7 +155,7 @@ bool fl_dir_hours_check(const json_t *hours, const char *pointer, json_t **error
     json_object_foreach((json_t *)hours, key, v)
     {
         snprintf(p, sizeof(p), "%s/%.32s", pointer, key);
-        if (!in_list(weekdays, key)) {
+        if (!fl_json_name_in(weekdays, key)) {
             fl_dir_error(errors, p, "is not a weekday (monday ... sunday, lower case)");
         } else {
             day_check(v, p, errors);
@@ -282,7 +272,7 @@ bool fl_dir_business_check(const json_t *body, json_t **errors)
         fl_dir_error(errors, "", "must be an object");
         return false;
     }
-    unknown_members(body, business_members, "", errors);
+    fl_dir_unknown_members(body, business_members, "", errors);
     text_check(body, "name", "", NAME_MAX_LEN, true, errors);
     if (!fl_dir_category_valid(json_string_value(json_object_get(body, "category")))) {
         fl_dir_error(errors, "/category",
@@ -310,7 +300,7 @@ bool fl_dir_service_check(const json_t *body, const char *pointer, json_t **erro
         fl_dir_error(errors, pointer, "must be an object");
         return false;
     }
-    unknown_members(body, service_members, pointer, errors);
+    fl_dir_unknown_members(body, service_members, pointer, errors);
     text_check(body, "name", pointer, NAME_MAX_LEN, true, errors);
     text_check(body, "description", pointer, DESC_MAX_LEN, false, errors);
     text_check(body, "category", pointer, SVC_CAT_MAX_LEN, false, errors);
@@ -368,7 +358,7 @@ bool fl_dir_update_check(const json_t *args, json_t **errors)
         fl_dir_error(errors, "", "must be an object");
         return false;
     }
-    unknown_members(args, update_members, "", errors);
+    fl_dir_unknown_members(args, update_members, "", errors);
     if (!fl_dir_uuid_valid(json_string_value(json_object_get(args, "business_id")))) {
         fl_dir_error(errors, "/business_id", "is required: a business id (UUID)");
     }
@@ -386,7 +376,7 @@ bool fl_dir_memory_check(const json_t *body, json_t **errors)
         fl_dir_error(errors, "", "must be an object");
         return false;
     }
-    unknown_members(body, members, "", errors);
+    fl_dir_unknown_members(body, members, "", errors);
     text_check(body, "user_id", "", USER_ID_MAX_LEN, true, errors);
     text_check(body, "fact", "", FACT_MAX_LEN, true, errors);
     text_check(body, "source", "", SOURCE_MAX_LEN, false, errors);

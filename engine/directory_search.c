@@ -101,24 +101,6 @@ static const char *member_text(const json_t *v, char *buf, size_t size)
 static const char *const with_names[] = {
     "q", "category", "city", "min_rating", "max_price_level", "limit", NULL};
 
-/* Unknown members of a search's `with`. */
-static void with_unknown(const json_t *args, json_t **errors)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)args, key, v)
-    {
-        size_t i = 0;
-        while (with_names[i] && strcmp(with_names[i], key) != 0) {
-            i++;
-        }
-        if (!with_names[i]) {
-            fl_dir_error(errors, "", "unknown member \"%.64s\"", key);
-        }
-    }
-}
-
 bool fl_dir_search_from_json(fl_dir_search *s, const json_t *args, json_t **errors)
 {
     size_t before = json_array_size(*errors);
@@ -128,7 +110,7 @@ bool fl_dir_search_from_json(fl_dir_search *s, const json_t *args, json_t **erro
         fl_dir_error(errors, "", "must be an object");
         return false;
     }
-    with_unknown(args, errors);
+    fl_dir_unknown_members(args, with_names, "", errors);
     for (size_t i = 0; i < 5; i++) {
         const json_t *m = json_object_get(args, with_names[i]);
         /* buf need not outlive the call: numbers are stored in s as numbers, and the

@@ -310,6 +310,35 @@ LONG = ("Our salon opens at nine every weekday and stays open until six in the e
         "on Saturdays we open at ten. Walk-ins are welcome, but booking ahead is best. " * 4)
 
 
+def sse_queue(resp):
+    """A queue a background thread fills with the SSE events of resp."""
+    events = queue.Queue()
+
+    def read():
+        try:
+            for ev in SSE(resp):
+                events.put(ev)
+        except (requests.RequestException, ValueError, AttributeError):
+            pass
+    threading.Thread(target=read, daemon=True).start()
+    return events
+
+
+def collect(events, until, seconds=40):
+    """The named events of the queue up to the first one until(ev) accepts."""
+    got, deadline = [], time.monotonic() + seconds
+    while True:
+        ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        if "event" in ev:
+            got.append(ev)
+            if until(ev):
+                return got
+
+
+def completed_reply(ev):
+    return ev["event"] == "message.completed" and ev["data"]["role"] == "assistant"
+
+
 def test_streamed_reply_reaches_sse_as_deltas(stack, tmp_path_factory, fake):
     js = {"text": json.dumps(SMALL_TALK)}
     fake.script("primary", js, js, js, {"text": LONG.strip()})
@@ -318,25 +347,10 @@ def test_streamed_reply_reaches_sse_as_deltas(stack, tmp_path_factory, fake):
         cid = a.create({"flow_type": "dedicated", "business_id": "biz-s"})
         resp = open_sse(a, f"{BASE}/conversations/{cid}/events", timeout=60)
         assert resp.status_code == 200
-        events = queue.Queue()
-
-        def read():
-            try:
-                for ev in SSE(resp):
-                    events.put(ev)
-            except (requests.RequestException, ValueError, AttributeError):
-                pass
-        threading.Thread(target=read, daemon=True).start()
+        events = sse_queue(resp)
         assert a.post(f"{BASE}/conversations/{cid}/messages",
                       {"content": "When are you open?"}).status_code == 202
-        got, deadline = [], time.monotonic() + 40
-        while True:
-            ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
-            if "event" not in ev:
-                continue
-            got.append(ev)
-            if ev["event"] == "message.completed" and ev["data"]["role"] == "assistant":
-                break
+        got = collect(events, completed_reply)
         resp.close()
         done = got[-1]["data"]
         assert done["content"] == LONG.strip(), (done, llm_calls(stack))
@@ -372,31 +386,6 @@ def test_the_gateway_and_workflows_share_one_chain(stack, tmp_path_factory, fake
         a.flowd.stop()
 
 
-def read_events(resp, until, seconds=40):
-    """The SSE events of resp (a thread reads them) up to the first one until(ev) accepts."""
-    events = queue.Queue()
-
-    def read():
-        try:
-            for ev in SSE(resp):
-                events.put(ev)
-        except (requests.RequestException, ValueError, AttributeError):
-            pass
-    threading.Thread(target=read, daemon=True).start()
-    got, deadline = [], time.monotonic() + seconds
-    while True:
-        ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
-        if "event" in ev:
-            got.append(ev)
-            if until(ev):
-                resp.close()
-                return got
-
-
-def completed_reply(ev):
-    return ev["event"] == "message.completed" and ev["data"]["role"] == "assistant"
-
-
 def test_a_stream_cut_short_restarts_the_live_text(stack, tmp_path_factory, fake):
     """The answer's first attempt streams a little and is cut off; the retry streams the
     whole answer. Listeners get a message.delta {restart: true} between the two, so what
@@ -414,7 +403,8 @@ def test_a_stream_cut_short_restarts_the_live_text(stack, tmp_path_factory, fake
                              headers={"Authorization": f"Bearer {a.key}",
                                       "Accept": "text/event-stream"})
         assert resp.status_code == 200, resp.text
-        got = read_events(resp, completed_reply)
+        got = collect(sse_queue(resp), completed_reply)
+        resp.close()
         done = got[-1]["data"]
         assert done["content"] == LONG.strip(), (done, llm_calls(stack))
         deltas = [e["data"] for e in got if e["event"] == "message.delta"]

@@ -1,4 +1,5 @@
-/* tests/unit/test_json.c -- reading what PostgreSQL prints: jsonb's exact big numbers. */
+/* tests/unit/test_json.c -- reading what PostgreSQL prints (jsonb's exact big numbers),
+ * and the member-name check of strict readers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,12 +43,30 @@ static void test_json_still_refuses_what_is_not_json(void **state)
     assert_null(fl_json_from_pg(NULL, 0, NULL));
 }
 
+static void test_json_unknown_member_names_the_first_stranger(void **state)
+{
+    static const char *const names[] = {"q", "limit", NULL};
+    json_t *ok = json_pack("{s:s, s:i}", "q", "x", "limit", 3);
+    json_t *typo = json_pack("{s:s, s:i}", "q", "x", "limt", 3);
+
+    (void)state;
+    assert_null(fl_json_unknown_member(ok, names));
+    assert_string_equal(fl_json_unknown_member(typo, names), "limt");
+    assert_null(fl_json_unknown_member(NULL, names)); /* not an object: nothing to name */
+    assert_true(fl_json_name_in(names, "limit"));
+    assert_false(fl_json_name_in(names, "Limit"));
+    assert_false(fl_json_name_in(names, NULL));
+    json_decref(ok);
+    json_decref(typo);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_reads_ordinary_documents_exactly),
         cmocka_unit_test(test_json_reads_integers_beyond_64_bits_as_reals),
         cmocka_unit_test(test_json_still_refuses_what_is_not_json),
+        cmocka_unit_test(test_json_unknown_member_names_the_first_stranger),
     };
 
     if (argc > 1) {
