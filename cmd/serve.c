@@ -1,8 +1,9 @@
 /* cmd/serve.c -- `flowd serve`: wires the modules into an fl_app and waits for a signal.
  *
  * Start order (R9.2): store (Postgres pool + schema check + engine store) -> producer
- * (Kafka) -> engine -> timers -> relay -> activities (cmd/serve_modules.c; each only when
- * its role is enabled) -> health prober -> HTTP (role api only). Postgres or Kafka being down at start is not fatal: flowd
+ * (Kafka) -> llm (the process's one provider chain, when api or activities runs) -> engine
+ * -> timers -> relay -> activities (cmd/serve_modules.c; each only when its role is
+ * enabled) -> health prober -> HTTP (role api only). Postgres or Kafka being down at start is not fatal: flowd
  * starts, answers /readyz with 503 and recovers by itself. A schema that is known to be
  * wrong (unmigrated, behind, newer) is fatal: serving on it would corrupt data. */
 #include <signal.h>

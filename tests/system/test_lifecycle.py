@@ -19,7 +19,7 @@ def test_sigterm_stops_within_shutdown_timeout(flowd_factory, migrated):
     stopped = [e["module"] for e in f.log_events() if e["event"] == "module.stopped"]
     # every role runs by default; modules stop in the reverse of their start order
     assert stopped == ["http", "health", "activities", "relay", "analytics", "timers", "engine",
-                       "producer", "store"]
+                       "llm", "producer", "store"]
 
 
 def test_sigint_stops_like_sigterm(flowd_factory, migrated):
