@@ -18,22 +18,7 @@
 #include "engine/llm/agent_request.h"
 #include "engine/llm/chain.h"
 #include "engine/llm_local.h"
-
-static int64_t fake_ms;
-
-static int64_t fake_now(void *arg)
-{
-    (void)arg;
-    return 1700000000000LL + fake_ms;
-}
-
-static int64_t fake_mono(void *arg)
-{
-    (void)arg;
-    return fake_ms;
-}
-
-static const fl_clock fake_clock = {fake_now, fake_mono, NULL};
+#include "tests/unit/fake_clock.h"
 
 static fl_agents *shipped(void)
 {

@@ -15,22 +15,7 @@
 #include <cmocka.h>
 
 #include "engine/llm/chain.h"
-
-static int64_t fake_ms;
-
-static int64_t fake_now(void *arg)
-{
-    (void)arg;
-    return 1700000000000LL + fake_ms;
-}
-
-static int64_t fake_mono(void *arg)
-{
-    (void)arg;
-    return fake_ms;
-}
-
-static const fl_clock fake_clock = {fake_now, fake_mono, NULL};
+#include "tests/unit/fake_clock.h"
 
 static fl_config_llm_provider provider(const char *name, const char *kind)
 {
