@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "api/keys.h"
+#include "core/clock.h"
 
 #define FL_KEY_ID_BYTES     8
 #define FL_KEY_ID_LEN       16 /* lower-case hex of FL_KEY_ID_BYTES */
@@ -59,6 +60,13 @@ fl_rc fl_keys__random(uint8_t *out, size_t n, fl_err *err);
  * 2n hex digits). */
 void fl_keys__hex(const uint8_t *in, size_t n, char *out);
 bool fl_keys__unhex(const char *hex, uint8_t *out, size_t n);
+
+/* For tests: the clock the cache reads; an entry put in the cache as if just read from
+ * Postgres; how many key lookups were sent to Postgres. */
+void fl_keys__set_clock(fl_keys *k, const fl_clock *clock);
+void fl_keys__cache_seed(fl_keys *k, const char *id, const uint8_t hash[FL_KEY_DIGEST_LEN],
+                         const char *tenant, fl_scope scope);
+long fl_keys__lookups(fl_keys *k);
 
 /* SQL: RFC 3339 UTC with milliseconds for a timestamptz column (NULL stays NULL). */
 #define FL_KEYS_TS_SQL(col) \

@@ -9,10 +9,12 @@
 #include <string.h>
 
 #include "api/keys_int.h"
+#include "fake_clock.h"
 
-#define GOOD_ID     "0123456789abcdef"
-#define GOOD_SECRET "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde"
-#define GOOD_KEY    "fk_" GOOD_ID "_" GOOD_SECRET
+#define GOOD_ID      "0123456789abcdef"
+#define GOOD_SECRET  "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde"
+#define GOOD_KEY     "fk_" GOOD_ID "_" GOOD_SECRET
+#define OTHER_SECRET "ZbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde"
 
 static void test_keys_parse_accepts_the_documented_format(void **state)
 {
@@ -225,6 +227,45 @@ static void test_keys_check_is_unavailable_without_postgres(void **state)
     fl_pg_pool_close(pool);
 }
 
+/* A cached key is used without a query until the last fifth of its TTL; then the first
+ * request re-reads it while the entry stays usable (a failed re-read included), and
+ * past the TTL it is never used. */
+static void test_keys_cache_refreshes_ahead_and_never_past_its_ttl(void **state)
+{
+    char url[] = "postgresql://flowd@127.0.0.1:1/flowd";
+    fl_config_db db = {.url = url, .pool_size = 1, .connect_timeout_ms = 200};
+    fl_key_text key;
+    uint8_t digest[FL_KEY_DIGEST_LEN];
+    fl_pg_pool *pool = NULL;
+    fl_principal who;
+    fl_err err = FL_ERR_INIT;
+    fl_keys *k;
+
+    (void)state;
+    assert_true(fl_keys__parse(GOOD_KEY, &key));
+    fl_keys__digest(key.secret, digest);
+    assert_int_equal(fl_pg_pool_open(&pool, &db, &err), FL_OK);
+    k = fl_keys_new(pool, 1000, 200);
+    fl_keys__set_clock(k, &fake_clock);
+    fake_ms = 0;
+    fl_keys__cache_seed(k, key.id, digest, "acme", FL_SCOPE_WRITE);
+    fake_ms = 799;
+    assert_int_equal(fl_keys_check(k, "Bearer " GOOD_KEY, &who, &err), FL_OK);
+    assert_string_equal(who.tenant, "acme");
+    assert_int_equal(fl_keys__lookups(k), 0);
+    fake_ms = 800; /* the refresh window: one re-read, which fails, and the entry serves */
+    assert_int_equal(fl_keys_check(k, "Bearer " GOOD_KEY, &who, &err), FL_OK);
+    assert_int_equal(fl_keys__lookups(k), 1);
+    assert_int_equal(fl_keys_check(k, "Bearer " GOOD_KEY, &who, &err), FL_OK);
+    assert_int_equal(fl_keys__lookups(k), 2); /* the failed one let the next try again */
+    assert_int_equal(fl_keys_check(k, "Bearer fk_" GOOD_ID "_" OTHER_SECRET, &who, &err),
+                     FL_EINVAL); /* the cached digest still decides */
+    fake_ms = 1000;              /* expired: a miss, and Postgres cannot answer */
+    assert_int_equal(fl_keys_check(k, "Bearer " GOOD_KEY, &who, &err), FL_EUNAVAIL);
+    fl_keys_free(k);
+    fl_pg_pool_close(pool);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +281,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_keys_names),
         cmocka_unit_test(test_keys_check_rejects_missing_and_malformed_keys),
         cmocka_unit_test(test_keys_check_is_unavailable_without_postgres),
+        cmocka_unit_test(test_keys_cache_refreshes_ahead_and_never_past_its_ttl),
     };
 
     if (argc > 1) {
