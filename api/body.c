@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/bigstack.h"
+#include "core/json_arena.h"
 #include "core/mem.h"
 #include "engine/cloudevent.h"
 
@@ -144,10 +145,14 @@ static void decode_deep(void *arg)
 {
     decode_job *j = arg;
     json_error_t jerr;
-    json_t *v = json_loadb(j->data != NULL ? j->data : "", j->data != NULL ? j->len : 0,
-                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     int depth = j->max_depth < 0 ? 0 : j->max_depth;
+    json_t *v;
 
+    /* the tree's many small blocks come from this thread's arena (core/json_arena.h) */
+    fl_json_arena_begin();
+    v = json_loadb(j->data != NULL ? j->data : "", j->data != NULL ? j->len : 0,
+                   JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    fl_json_arena_end();
     if (v == NULL) {
         fl_body_error(&j->errors, "", "invalid JSON at line %d column %d: %s", jerr.line,
                       jerr.column, jerr.text);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd/cli.h"
+#include "core/json_arena.h"
 
 extern char **environ;
 
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
     /* process-wide library set-up belongs to main, before any thread starts (R8.1) */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     mg_init_library(0);
+    fl_json_arena_install();
     status = fl_cli_run(&cli);
     mg_exit_library();
     curl_global_cleanup();

@@ -3,12 +3,14 @@
  * The first byte is the depth limit (0..63), the rest the body. Any input must decode to
  * a value no deeper than the limit, or give a non-empty errors array whose entries are
  * {pointer, detail} strings with pointers that are "" or start with '/'; a decoded value
- * must serialize and decode again to an equal value; never a crash or a leak. */
+ * must serialize and decode again to an equal value; never a crash or a leak (the
+ * parse runs in core/json_arena.h's arena, as in flowd). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/body.h"
+#include "core/json_arena.h"
 #include "core/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int depth;
 
     fl_log_set_level(FL_ERROR);
+    fl_json_arena_install(); /* as flowd's main does */
     if (size == 0) {
         return 0;
     }
@@ -59,5 +62,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_errors(errors);
         json_decref(errors);
     }
+    fl_assert(fl_json_arena_live() == 0); /* LeakSanitizer does not see arena blocks */
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/body.h"
+#include "core/json_arena.h"
 #include "core/log.h"
 
 /* Decodes s with max_depth; returns the value (or NULL) and leaves errors in *errs. */
@@ -251,27 +252,36 @@ static void test_body_deep_nesting_on_a_small_stack(void **state)
     pthread_attr_destroy(&attr);
 }
 
+/* Every tree a test parsed on this thread was freed: the arena's count is back to 0. */
+static int no_arena_leak(void **state)
+{
+    (void)state;
+    assert_int_equal(fl_json_arena_live(), 0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_body_object_happy_path),
-        cmocka_unit_test(test_body_deep_nesting_on_a_small_stack),
-        cmocka_unit_test(test_body_scalar_is_depth_zero),
-        cmocka_unit_test(test_body_depth_limit_is_inclusive),
-        cmocka_unit_test(test_body_depth_pointer_in_arrays),
-        cmocka_unit_test(test_body_pointer_escapes_tilde_and_slash),
-        cmocka_unit_test(test_body_very_deep_input_is_rejected),
-        cmocka_unit_test(test_body_duplicate_keys_are_rejected),
-        cmocka_unit_test(test_body_syntax_error_names_line_and_column),
-        cmocka_unit_test(test_body_trailing_garbage_is_rejected),
-        cmocka_unit_test(test_body_trailing_whitespace_is_fine),
-        cmocka_unit_test(test_body_bad_utf8_is_rejected),
-        cmocka_unit_test(test_body_nul_is_rejected),
-        cmocka_unit_test(test_body_empty_is_rejected),
-        cmocka_unit_test(test_body_error_appends),
+        cmocka_unit_test_teardown(test_body_object_happy_path, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_deep_nesting_on_a_small_stack, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_scalar_is_depth_zero, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_depth_limit_is_inclusive, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_depth_pointer_in_arrays, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_pointer_escapes_tilde_and_slash, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_very_deep_input_is_rejected, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_duplicate_keys_are_rejected, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_syntax_error_names_line_and_column, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_trailing_garbage_is_rejected, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_trailing_whitespace_is_fine, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_bad_utf8_is_rejected, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_nul_is_rejected, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_empty_is_rejected, no_arena_leak),
+        cmocka_unit_test_teardown(test_body_error_appends, no_arena_leak),
     };
 
     fl_log_set_level(FL_ERROR);
+    fl_json_arena_install(); /* as flowd's main does: bodies parse in the arena */
     if (argc > 1) {
         cmocka_set_test_filter(argv[1]); /* one test: a glob on its name */
     }
