@@ -129,9 +129,14 @@ fl_kafka_props *fl_kafka_props_producer_new(const fl_config_kafka *cfg)
 {
     char timeout[32];
     const char *const defs[][2] = {
-        /* a request waits for its delivery report (202 only after it): no waiting to fill
-         * a batch; batches still form while a request to the broker is in flight */
-        {"linger.ms", "0"},
+        /* a request waits for its delivery report (202 only after it), so each
+         * millisecond here is latency at low load; but librdkafka sends one partition
+         * per ProduceRequest, and with 0 a busy API sent requests of one or two
+         * messages: the broker spent 55-78 us of CPU per event, against 15-20 us with 1
+         * ms, and POST /events ran 11K/s against 20K/s (docs/benchmarks.md, S1).
+         * librdkafka's own default is 5 ms; `kafka: {linger.ms: 0}` for the lowest
+         * latency */
+        {"linger.ms", "1"},
         {"compression.codec", "none"},
         /* a message that cannot be delivered while its caller waits fails then, rather
        * than being written minutes after the caller answered 503 */

@@ -26,8 +26,12 @@ KAFKA_STATE="$FLOWD_VAR/kafka"
 KAFKA_LOG4J="$FLOWD_ROOT/deploy/kafka/log4j.properties"
 KAFKA_START_TIMEOUT=60
 KAFKA_STOP_TIMEOUT=30
-# The broker's heap; the rest are the JVM flags of the distribution's kafka-run-class.sh.
-KAFKA_JVM_OPTS=(-Xmx512m -Xms256m -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+# The broker's heap, fixed at 1 GiB; the rest are the JVM flags of the distribution's
+# kafka-run-class.sh. The broker keeps about 175 MB live; with the old 256-512 MB heap
+# that sat above G1's 35 % initiating occupancy, so a concurrent marking cycle ran every
+# few seconds and took one of a 2-CPU machine's CPUs for ~100 ms each time: the API's
+# latency tail (docs/benchmarks.md, S1). The GC log says when the broker paused.
+KAFKA_JVM_OPTS=(-Xmx1g -Xms1g -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
 	-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
 	-Djava.awt.headless=true)
 
@@ -96,8 +100,10 @@ auto.create.topics.enable=false
 # a single consumer should not wait 3 s for company before its first assignment
 group.initial.rebalance.delay.ms=0
 
-# dev-sized logs: small segments so retention can act, a day or 256 MiB per partition
-log.segment.bytes=16777216
+# dev-sized logs: segments small enough for retention to act, a day or 256 MiB per
+# partition (16 MiB segments rolled several times a second under S1's load, each roll
+# a few milliseconds in the produce path)
+log.segment.bytes=67108864
 log.retention.hours=24
 log.retention.bytes=268435456
 log.retention.check.interval.ms=60000
@@ -138,6 +144,7 @@ kafka_launch() {
 	# shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
 	setsid bash -c 'echo $$ >"$1"; shift; exec nohup "$@"' _ "$KAFKA_STATE/kafka.pid" \
 		java "${KAFKA_JVM_OPTS[@]}" -Dlog4j.configuration="file:$KAFKA_LOG4J" \
+		-Xlog:gc:file="$KAFKA_STATE/gc.log":uptime:filecount=2,filesize=4m \
 		-Dkafka.logs.dir="$KAFKA_STATE/logs" -cp "$KAFKA_LIBS/*" \
 		kafka.Kafka "$KAFKA_STATE/server.properties" \
 		</dev/null >>"$KAFKA_STATE/server.log" 2>&1 &

@@ -15,7 +15,7 @@ the same rate against the same process:
 - engine: bench.one events produced straight to Kafka by the driver, timed from each
   one's delivery report to its NOTIFY (the producer serves reports at least every
   millisecond, so a report is timed within about a millisecond). Its settings are flowd's
-  producer's (core/kafka_props.c: linger.ms 0, idempotent, acks all), so the broker and
+  producer's (core/kafka_props.c: linger.ms 1, idempotent, acks all), so the broker and
   the engine see events arrive as they do from the API: one by one, not in bursts that
   would fill the engine's batches for it."""
 
@@ -178,7 +178,7 @@ def warm_producer(bootstrap, topic):
     """The engine-alone runs' producer, connected and with its idempotent producer id
     before any timed event (a first produce waits for both)."""
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                  "partitioner": "murmur2_random", "linger.ms": 0})
+                  "partitioner": "murmur2_random", "linger.ms": 1})
     for n in range(20):
         p.produce(topic, value=b"{}", key=b"warm-%d" % n)
     if p.flush(30):

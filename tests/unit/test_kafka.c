@@ -94,7 +94,7 @@ static void test_kafka_producer_props_have_defaults(void **state)
 
     (void)state;
     assert_string_equal(fl_kafka_props_get(p, "bootstrap.servers"), "127.0.0.1:9092");
-    assert_string_equal(fl_kafka_props_get(p, "linger.ms"), "0");
+    assert_string_equal(fl_kafka_props_get(p, "linger.ms"), "1");
     assert_string_equal(fl_kafka_props_get(p, "compression.codec"), "none");
     assert_string_equal(fl_kafka_props_get(p, "message.timeout.ms"), "7000");
     assert_string_equal(fl_kafka_props_get(p, "allow.auto.create.topics"), "false");
