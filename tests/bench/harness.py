@@ -37,14 +37,17 @@ from s6_step import S6  # noqa: E402
 MODES = {
     "full": {"pairs": 5, "s2_instances": 60_000, "s5_instances": 20_000, "s6_steps": 0,
              "plain_seconds": 5, "fsync_seconds": 2, "s1_seconds": 10, "s1_latency_seconds": 10,
+             "s1_warm_seconds": 40,
              "s3_seconds": 10, "s3_rate": 1000, "cg_api": 500, "cg_engine": 500,
              "s4_calls": 40_000, "s4_concurrency": 2000, "s4_gateway_calls": 2000},
     "quick": {"pairs": 3, "s2_instances": 3_000, "s5_instances": 3_000, "s6_steps": 0,
               "plain_seconds": 2, "fsync_seconds": 1, "s1_seconds": 2, "s1_latency_seconds": 2,
+              "s1_warm_seconds": 4,
               "s3_seconds": 2, "s3_rate": 1000, "cg_api": 120, "cg_engine": 120,
               "s4_calls": 10_000, "s4_concurrency": 2000, "s4_gateway_calls": 300},
     "tiny": {"pairs": 1, "s2_instances": 400, "s5_instances": 1_000, "s6_steps": 200_000,
              "plain_seconds": 1, "fsync_seconds": 1, "s1_seconds": 1, "s1_latency_seconds": 1,
+             "s1_warm_seconds": 1,
              "s3_seconds": 1, "s3_rate": 200, "cg_api": 20, "cg_engine": 20,
              "s4_calls": 800, "s4_concurrency": 100, "s4_gateway_calls": 50},
 }
@@ -86,7 +89,8 @@ def run_s2(stack, build, work, mode, pairs):
 
 def run_s1(stack, build, work, mode, pairs):
     setup = Setup(stack, build / "flowd", work, "s1")
-    s1 = S1(stack, setup, build, mode["s1_seconds"], mode["s1_latency_seconds"])
+    s1 = S1(stack, setup, build, mode["s1_seconds"], mode["s1_latency_seconds"],
+            mode["s1_warm_seconds"])
     try:
         s1.prepare()
         with Baseline(build, free_port()) as base:

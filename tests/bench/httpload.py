@@ -202,15 +202,16 @@ def parse_wrk(out):
             "accepted_per_s": (total - bad) / secs}
 
 
-def loadgen(build, port, rate, seconds, body_file, headers, tag=None):
-    """Open loop at `rate`/s over 64 connections: loadgen.c's JSON report."""
+def loadgen(build, port, rate, seconds, body_file, headers, tag=None, settle=0.0):
+    """Open loop at `rate`/s over 64 connections: loadgen.c's JSON report. The first
+    `settle` seconds run at the same rate but are not in the percentiles."""
     cmd = [str(build / "bench" / "loadgen"), "-p", str(port), "-r", f"{rate:.1f}", "-d",
-           f"{seconds}", "-c", str(CONNECTIONS), "-b", str(body_file)]
+           f"{seconds}", "-c", str(CONNECTIONS), "-b", str(body_file), "-w", f"{settle}"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     if tag:
         cmd += ["-t", tag]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=settle + seconds + 60)
     if r.returncode != 0:
         raise RuntimeError(f"loadgen failed:\n{r.stdout}\n{r.stderr}")
     return json.loads(r.stdout)

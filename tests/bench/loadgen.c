@@ -6,11 +6,14 @@
  * connection; its wait counts.
  *
  *     loadgen -p PORT -r RATE -d SECONDS -c CONNS -b BODYFILE [-u PATH] [-t TAG]
- *             [-H 'Name: value']...
+ *             [-w SETTLE_SECONDS] [-H 'Name: value']...
  *
  * Sends POST PATH (default /api/v1/events) with the body and headers given; with -t, each
  * request also carries `ce-id: TAG-n` and `ce-subject: TAG-n` (n = 0, 1, ...), so a
- * CloudEvent's instance key names its request. One thread, epoll, 127.0.0.1 only.
+ * CloudEvent's instance key names its request. With -w, the run first sends at the same
+ * rate for SETTLE_SECONDS whose latencies are not recorded (new connections, first
+ * requests on each: wrk2's calibration idea), then the measured SECONDS; every status is
+ * counted. One thread, epoll, 127.0.0.1 only.
  * Prints one JSON object: counts per status, latency percentiles in ms, and
  * start_mono (CLOCK_MONOTONIC seconds at n = 0) for callers that time later stages. */
 #include <arpa/inet.h>
@@ -44,7 +47,7 @@ typedef struct conn {
 
 typedef struct opts {
     int port, conns;
-    double rate, seconds;
+    double rate, seconds, settle;
     const char *path, *tag, *body_file;
     const char *headers[MAX_HEADERS];
     int nheaders;
@@ -59,6 +62,7 @@ typedef struct gen {
     int nidle;
     int ep;
     long total, next, done, errors, reconnects;
+    long first_recorded, recorded; /* requests before first_recorded only settle */
     long status[600];
     int64_t start, last; /* n = 0's intended time; the last response */
     double *lat_ms;
@@ -256,7 +260,10 @@ static void finish(gen *g, int i, int status, int64_t now)
 {
     conn *c = &g->c[i];
 
-    g->lat_ms[g->done++] = (double)(now - intended(g, c->n)) / 1e6;
+    if (c->n >= g->first_recorded) {
+        g->lat_ms[g->recorded++] = (double)(now - intended(g, c->n)) / 1e6;
+    }
+    g->done++;
     g->last = now;
     g->status[status > 0 && status < 600 ? status : 0]++;
     c->busy = false;
@@ -322,7 +329,7 @@ static void run(gen *g)
     int64_t stop;
 
     g->start = mono_ns() + 20000000; /* 20 ms for the connections to finish connecting */
-    stop = g->start + (int64_t)((g->o.seconds + DRAIN_S) * 1e9);
+    stop = g->start + (int64_t)((g->o.settle + g->o.seconds + DRAIN_S) * 1e9);
     while (g->done + g->errors < g->total) {
         int64_t now = mono_ns();
 
@@ -345,21 +352,22 @@ static int cmp_double(const void *a, const void *b)
 
 static double pct(const gen *g, double p)
 {
-    long k = (long)ceil(p * (double)g->done) - 1;
+    long k = (long)ceil(p * (double)g->recorded) - 1;
 
-    return g->done == 0 ? 0.0 : g->lat_ms[k < 0 ? 0 : k];
+    return g->recorded == 0 ? 0.0 : g->lat_ms[k < 0 ? 0 : k];
 }
 
 static void report(gen *g)
 {
     double secs = (double)(g->last - g->start) / 1e9;
 
-    qsort(g->lat_ms, (size_t)g->done, sizeof(double), cmp_double);
-    printf("{\"rate\": %.1f, \"seconds\": %.3f, \"connections\": %d, \"start_mono\": %.9f, "
-           "\"scheduled\": %ld, \"sent\": %ld, \"done\": %ld, \"errors\": %ld, "
-           "\"reconnects\": %ld, \"unfinished\": %ld, \"achieved_per_s\": %.1f, \"status\": {",
-           g->o.rate, secs, g->o.conns, (double)g->start / 1e9, g->total, g->next, g->done,
-           g->errors, g->reconnects, g->total - g->done - g->errors,
+    qsort(g->lat_ms, (size_t)g->recorded, sizeof(double), cmp_double);
+    printf("{\"rate\": %.1f, \"seconds\": %.3f, \"settle_seconds\": %.3f, \"connections\": %d, "
+           "\"start_mono\": %.9f, \"scheduled\": %ld, \"sent\": %ld, \"done\": %ld, "
+           "\"recorded\": %ld, \"errors\": %ld, \"reconnects\": %ld, \"unfinished\": %ld, "
+           "\"achieved_per_s\": %.1f, \"status\": {",
+           g->o.rate, secs, g->o.settle, g->o.conns, (double)g->start / 1e9, g->total, g->next,
+           g->done, g->recorded, g->errors, g->reconnects, g->total - g->done - g->errors,
            secs > 0 ? (double)g->done / secs : 0.0);
     for (int s = 0, first = 1; s < 600; s++) {
         if (g->status[s] > 0) {
@@ -375,7 +383,7 @@ static void report(gen *g)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen -p PORT -r RATE -d SECONDS -c CONNS -b BODYFILE "
-                    "[-u PATH] [-t TAG] [-H 'Name: value']...\n");
+                    "[-u PATH] [-t TAG] [-w SETTLE_SECONDS] [-H 'Name: value']...\n");
     exit(2);
 }
 
@@ -383,11 +391,11 @@ static void parse_args(int argc, char **argv, opts *o)
 {
     int ch;
 
-    while ((ch = getopt(argc, argv, "p:r:d:c:b:u:t:H:")) != -1) {
+    while ((ch = getopt(argc, argv, "p:r:d:c:b:u:t:w:H:")) != -1) {
         if (ch == 'p' || ch == 'c') {
             *(ch == 'p' ? &o->port : &o->conns) = (int)strtol(optarg, NULL, 10);
-        } else if (ch == 'r' || ch == 'd') {
-            *(ch == 'r' ? &o->rate : &o->seconds) = strtod(optarg, NULL);
+        } else if (ch == 'r' || ch == 'd' || ch == 'w') {
+            *(ch == 'r' ? &o->rate : ch == 'd' ? &o->seconds : &o->settle) = strtod(optarg, NULL);
         } else if (ch == 'b' || ch == 'u' || ch == 't') {
             *(ch == 'b' ? &o->body_file : ch == 'u' ? &o->path : &o->tag) = optarg;
         } else if (ch == 'H' && o->nheaders < MAX_HEADERS) {
@@ -397,7 +405,7 @@ static void parse_args(int argc, char **argv, opts *o)
         }
     }
     if (o->port <= 0 || o->port > 65535 || o->rate <= 0 || o->seconds <= 0 || o->conns <= 0 ||
-        o->conns > MAX_CONNS || o->body_file == NULL) {
+        o->conns > MAX_CONNS || o->body_file == NULL || o->settle < 0) {
         usage();
     }
 }
@@ -405,7 +413,8 @@ static void parse_args(int argc, char **argv, opts *o)
 static void setup(gen *g)
 {
     g->body = read_file(g->o.body_file, &g->body_len);
-    g->total = (long)(g->o.rate * g->o.seconds);
+    g->first_recorded = (long)(g->o.rate * g->o.settle);
+    g->total = g->first_recorded + (long)(g->o.rate * g->o.seconds);
     g->lat_ms = calloc((size_t)g->total + 1, sizeof(double));
     g->c = calloc((size_t)g->o.conns, sizeof(conn));
     g->idle = calloc((size_t)g->o.conns, sizeof(int));
