@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "api/api.h"
 #include "api/idem.h"
@@ -63,9 +62,7 @@ static void new_traceparent(char out[56])
 {
     unsigned char b[24];
 
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        memset(b, 0x5a, sizeof(b)); /* never fails for 24 bytes once the pool is ready */
-    }
+    fl_random_bytes(b, sizeof(b));
     memcpy(out, "00-", 3);
     hex_out(out + 3, b, 16);
     out[35] = '-';

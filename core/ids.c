@@ -35,13 +35,42 @@ void fl_ids_free(fl_ids *ids)
     free(ids);
 }
 
-static void random_bytes(uint8_t *p, size_t n)
+/* Each thread draws 256 bytes per getrandom call and hands them out in slices: ids and
+ * trace ids take 10-26 random bytes per request, and one system call each was a
+ * measurable share of the API's hot path. They are identifiers, not secrets (API keys
+ * read getrandom directly, api/keys_format.c). */
+enum { POOL_BYTES = 256 };
+
+static _Thread_local uint8_t pool[POOL_BYTES];
+static _Thread_local size_t pool_left;
+
+static void refill(void)
 {
+    size_t got = 0;
+
+    while (got < POOL_BYTES) {
+        ssize_t r = getrandom(pool + got, POOL_BYTES - got, 0);
+        fl_assert(r > 0); /* getrandom on Linux >= 3.17 only fails on bad arguments */
+        got += (size_t)r;
+    }
+    pool_left = POOL_BYTES;
+}
+
+void fl_random_bytes(void *out, size_t n)
+{
+    uint8_t *p = out;
+
     while (n > 0) {
-        ssize_t got = getrandom(p, n, 0);
-        fl_assert(got > 0); /* getrandom on Linux >= 3.17 only fails on bad arguments */
-        p += got;
-        n -= (size_t)got;
+        size_t take;
+        if (pool_left == 0) {
+            refill();
+        }
+        take = n < pool_left ? n : pool_left;
+        memcpy(p, pool + POOL_BYTES - pool_left, take);
+        memset(pool + POOL_BYTES - pool_left, 0, take); /* handed out once */
+        pool_left -= take;
+        p += take;
+        n -= take;
     }
 }
 
@@ -53,7 +82,7 @@ static void next_tick(fl_ids *ids, int64_t *ms, uint16_t *counter)
 
     pthread_mutex_lock(&ids->mu);
     if (now > ids->last_ms) {
-        random_bytes(seed, sizeof(seed));
+        fl_random_bytes(seed, sizeof(seed));
         ids->last_ms = now;
         ids->counter = (uint16_t)(((seed[0] << 8) | seed[1]) & 0x7ff); /* leave room to count */
     } else if (++ids->counter > 0xfff) {
@@ -71,7 +100,7 @@ void fl_ids_uuid7_bytes(fl_ids *ids, uint8_t out[16])
     uint16_t counter;
 
     next_tick(ids, &ms, &counter);
-    random_bytes(out + 8, 8);
+    fl_random_bytes(out + 8, 8);
     for (int i = 0; i < 6; i++) {
         out[i] = (uint8_t)(ms >> (40 - 8 * i));
     }

@@ -5,10 +5,12 @@
  * the wall clock steps back: the 12-bit rand_a field is a counter seeded randomly each
  * new millisecond (RFC 9562 section 6.2, method 1), and the timestamp never decreases.
  *
- * Thread-safety: fl_ids_uuid7 may be called from any thread (internal mutex). */
+ * Thread-safety: fl_ids_uuid7 may be called from any thread (internal mutex);
+ * fl_random_bytes keeps a small pool per thread. */
 #ifndef FL_CORE_IDS_H
 #define FL_CORE_IDS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/clock.h"
@@ -27,5 +29,9 @@ void fl_ids_uuid7(fl_ids *ids, char out[FL_UUID_STRLEN + 1]);
 
 /* The 16 raw bytes, for callers that store uuid columns in binary. */
 void fl_ids_uuid7_bytes(fl_ids *ids, uint8_t out[16]);
+
+/* n bytes from the kernel's CSPRNG, drawn 256 at a time per thread: for identifiers
+ * (ids, trace ids), not for secrets. Any thread. */
+void fl_random_bytes(void *out, size_t n);
 
 #endif

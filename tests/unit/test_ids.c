@@ -64,12 +64,36 @@ static void test_ids_never_go_back_when_the_clock_does(void **state)
     fl_ids_free(ids);
 }
 
+/* Random bytes come from a per-thread pool of 256: a draw larger than the pool, and
+ * draws across its refill, are all filled, and no two draws repeat. */
+static void test_ids_random_bytes_span_the_pool(void **state)
+{
+    uint8_t a[300], b[300], zero[300];
+    size_t same = 0;
+
+    (void)state;
+    memset(a, 0, sizeof(a));
+    memset(b, 0, sizeof(b));
+    memset(zero, 0, sizeof(zero));
+    fl_random_bytes(a, 7); /* leaves the pool part-used */
+    fl_random_bytes(a, sizeof(a));
+    fl_random_bytes(b, sizeof(b));
+    assert_memory_not_equal(a, zero, sizeof(a));
+    assert_memory_not_equal(a, b, sizeof(a));
+    for (size_t i = 0; i < sizeof(a); i++) {
+        same += a[i] == b[i];
+    }
+    assert_true(same < 20); /* about 300/256 expected by chance */
+    fl_random_bytes(b, 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids_uuid7_has_version_variant_and_time),
         cmocka_unit_test(test_ids_increase_within_one_millisecond),
         cmocka_unit_test(test_ids_never_go_back_when_the_clock_does),
+        cmocka_unit_test(test_ids_random_bytes_span_the_pool),
     };
     if (argc > 1) {
         cmocka_set_test_filter(argv[1]); /* one test: a glob on its name */
