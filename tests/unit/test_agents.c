@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "engine/agents.h"
+#include "tests/unit/scratch_files.h"
 
 #define HEAD  "id: x_agent\nname: X\ndescription: d\nsystem_prompt: p\n"
 #define SLOTS "slots:\n  - {name: date, type: date, description: day}\n"
@@ -245,18 +246,6 @@ static void test_agents_too_big_is_refused(void **state)
     assert_int_equal(d.count, 1);
     free(text);
     fl_diags_deinit(&d);
-}
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
 }
 
 static void remove_dir(const char *dir, const char *const *names)

@@ -18,6 +18,8 @@
 #include "engine/llm/agent_request.h"
 #include "engine/llm/chain.h"
 #include "engine/llm_local.h"
+#include "tests/unit/llm_fixture.h"
+#include "tests/unit/scratch_files.h"
 #include "tests/unit/fake_clock.h"
 
 static fl_agents *shipped(void)
@@ -159,35 +161,6 @@ static void test_classify_check_and_route(void **state)
 
 /* ---- the chain -------------------------------------------------------------------------- */
 
-static fl_config_llm_provider provider(const char *name, const char *kind)
-{
-    fl_config_llm_provider p;
-
-    memset(&p, 0, sizeof(p));
-    snprintf(p.name, sizeof(p.name), "%s", name);
-    snprintf(p.kind, sizeof(p.kind), "%s", kind);
-    snprintf(p.base_url, sizeof(p.base_url), "http://127.0.0.1:9/%s", name);
-    snprintf(p.model, sizeof(p.model), "m");
-    p.timeout_ms = 5000;
-    p.max_retries = 1;
-    p.retry_delay_ms = 100;
-    return p;
-}
-
-/* primary (openai) -> backup (openai) -> local. */
-static void two_and_local(fl_config_llm *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->providers[0] = provider("primary", "openai");
-    cfg->providers[1] = provider("backup", "openai");
-    cfg->nproviders = 2;
-    snprintf(cfg->chain[0], FL_CONFIG_LLM_NAME_MAX, "primary");
-    snprintf(cfg->chain[1], FL_CONFIG_LLM_NAME_MAX, "backup");
-    snprintf(cfg->chain[2], FL_CONFIG_LLM_NAME_MAX, "local");
-    cfg->nchain = 3;
-    cfg->max_response_bytes = 1 << 20;
-}
-
 static json_t *openai_answer(const char *text)
 {
     return json_pack("{s:s, s:[{s:{s:s}, s:s}], s:{s:i, s:i}}", "model", "gpt-x", "choices",
@@ -247,7 +220,7 @@ static void test_chain_invalid_classification_retried_once_then_local(void **sta
     const json_t *fb;
 
     (void)state;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
     fl_llm_chain_set_agents(ch, shipped());
     assert_int_equal(fl_llm_call_new(&c, ch, args, "i:1:2", 30000, NULL), FL_OK);
@@ -290,7 +263,7 @@ static void test_chain_low_confidence_routes_to_fallback(void **state)
     json_t *b;
 
     (void)state;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
     fl_llm_chain_set_agents(ch, shipped());
     assert_int_equal(fl_llm_call_new(&c, ch, args, "i:1:2", 30000, NULL), FL_OK);
@@ -309,18 +282,6 @@ static void test_chain_low_confidence_routes_to_fallback(void **state)
     fl_llm_call_free(c);
     json_decref(args);
     fl_llm_chain_free(ch);
-}
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[256];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
 }
 
 static void remove_file(const char *dir, const char *name)
@@ -357,7 +318,7 @@ static void test_chain_preferred_provider_first(void **state)
     fl_diags_init(&d, 10);
     assert_int_equal(fl_agents_load_dir(&reg, dir, &d, NULL), FL_OK);
     fl_diags_deinit(&d);
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
     fl_llm_chain_set_agents(ch, reg);
     assert_int_equal(fl_llm_call_new(&c, ch, args, "i:1:2", 30000, NULL), FL_OK);

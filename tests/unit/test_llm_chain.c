@@ -16,39 +16,7 @@
 
 #include "engine/llm/chain.h"
 #include "tests/unit/fake_clock.h"
-
-static fl_config_llm_provider provider(const char *name, const char *kind)
-{
-    fl_config_llm_provider p;
-
-    memset(&p, 0, sizeof(p));
-    snprintf(p.name, sizeof(p.name), "%s", name);
-    snprintf(p.kind, sizeof(p.kind), "%s", kind);
-    snprintf(p.base_url, sizeof(p.base_url), "http://127.0.0.1:9/v1");
-    snprintf(p.model, sizeof(p.model), "m");
-    p.timeout_ms = 5000;
-    p.max_retries = 1;
-    p.retry_delay_ms = 100;
-    p.breaker_failures = 3;
-    p.breaker_cooldown_ms = 10000;
-    return p;
-}
-
-/* primary (openai) -> backup (openai) -> local. */
-static void two_and_local(fl_config_llm *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->providers[0] = provider("primary", "openai");
-    cfg->providers[1] = provider("backup", "openai");
-    cfg->providers[1].price_in_per_1k = 1.0;
-    cfg->providers[1].price_out_per_1k = 2.0;
-    cfg->nproviders = 2;
-    snprintf(cfg->chain[0], FL_CONFIG_LLM_NAME_MAX, "primary");
-    snprintf(cfg->chain[1], FL_CONFIG_LLM_NAME_MAX, "backup");
-    snprintf(cfg->chain[2], FL_CONFIG_LLM_NAME_MAX, "local");
-    cfg->nchain = 3;
-    cfg->max_response_bytes = 1 << 20;
-}
+#include "tests/unit/llm_fixture.h"
 
 static json_t *live_args; /* the call borrows its args: one call alive at a time */
 
@@ -128,7 +96,7 @@ static void test_llm_chain_retry_after_then_fallback_accounting(void **state)
 
     (void)state;
     fake_ms = 1000;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
     c = start(ch, "{\"prompt\": \"hello there\"}", 30000);
     answer(c, "/chat/completions", 429, "2", "{\"error\":{}}", 10);
@@ -168,7 +136,7 @@ static void test_llm_chain_4xx_no_retry_and_local_last(void **state)
 
     (void)state;
     fake_ms = 0;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
     c = start(ch, "{\"prompt\": \"a pizza please\", \"json\": true}", 30000);
     answer(c, "/chat/completions", 400, NULL, "{}", 5);    /* primary: no retry */
@@ -197,7 +165,7 @@ static void test_llm_chain_all_fail_without_local(void **state)
 
     (void)state;
     fake_ms = 0;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     cfg.nchain = 1; /* primary only */
     cfg.providers[0].max_retries = 0;
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
@@ -222,7 +190,7 @@ static void test_llm_chain_deadline_skips_to_local(void **state)
 
     (void)state;
     fake_ms = 0;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
     c = start(ch, "{\"prompt\": \"x\"}", 1000);
     answer(c, "/chat/completions", 429, "60", NULL, 10); /* Retry-After past the deadline */
@@ -250,7 +218,7 @@ static void test_llm_chain_breaker_opens_and_half_opens(void **state)
 
     (void)state;
     fake_ms = 0;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     cfg.providers[0].max_retries = 0;
     cfg.nchain = 3;
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
@@ -289,7 +257,7 @@ static void test_llm_chain_breaker_opens_and_half_opens(void **state)
 
 static void test_llm_chain_guard_probe_failure_reopens(void **state)
 {
-    fl_config_llm_provider p = provider("p", "openai");
+    fl_config_llm_provider p = fixture_provider("p", "openai");
     fl_llm_guard g;
     bool probe = false;
 
@@ -315,7 +283,7 @@ static void test_llm_chain_guard_probe_failure_reopens(void **state)
 
 static void test_llm_chain_guard_rate_and_quotas(void **state)
 {
-    fl_config_llm_provider p = provider("p", "openai");
+    fl_config_llm_provider p = fixture_provider("p", "openai");
     fl_llm_guard g;
     bool probe;
     int64_t day = 86400000LL;
@@ -347,7 +315,7 @@ static void test_llm_chain_quota_fails_as_budget(void **state)
 
     (void)state;
     fake_ms = 0;
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     cfg.nchain = 1;
     cfg.providers[0].daily_requests = 1;
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, NULL), FL_OK);
@@ -392,7 +360,7 @@ static void test_llm_chain_retried_stream_restarts_deltas(void **state)
     (void)state;
     fake_ms = 0;
     seen[0] = '\0';
-    two_and_local(&cfg);
+    fixture_two_and_local(&cfg);
     assert_int_equal(fl_llm_chain_new(&ch, &cfg, &fake_clock, &err), FL_OK);
     c = start(ch, "{\"prompt\": \"hi\", \"stream\": true}", 30000);
     fl_llm_call_set_delta(c, record_delta, NULL);
