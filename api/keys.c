@@ -34,7 +34,6 @@ typedef struct cache_entry {
     uint8_t hash[FL_KEY_DIGEST_LEN];
     char tenant[sizeof(((fl_principal *)0)->tenant)];
     fl_scope scope;
-    int64_t refresh_ms; /* monotonic: from here one request re-reads the key */
     int64_t expires_ms; /* monotonic: never used from here on */
     bool refreshing;    /* a request is re-reading it */
 } cache_entry;
@@ -115,7 +114,7 @@ static cache_result cache_get(fl_keys *k, const char *id, cache_entry *out)
     if (!strcmp(e->id, id) && e->expires_ms > now) {
         *out = *e;
         res = CACHE_HIT;
-        if (!e->refreshing && now >= e->refresh_ms) {
+        if (!e->refreshing && now >= e->expires_ms - k->ttl_ms / 5) {
             e->refreshing = true;
             res = CACHE_HIT_REFRESH;
         }
@@ -133,7 +132,6 @@ static void cache_put(fl_keys *k, cache_entry *e)
         return;
     }
     e->expires_ms = fl_clock_mono_ms(k->clock) + k->ttl_ms;
-    e->refresh_ms = e->expires_ms - k->ttl_ms / 5;
     e->refreshing = false;
     pthread_mutex_lock(lock);
     k->slots[s] = *e;

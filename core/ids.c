@@ -66,8 +66,7 @@ void fl_random_bytes(void *out, size_t n)
             refill();
         }
         take = n < pool_left ? n : pool_left;
-        memcpy(p, pool + POOL_BYTES - pool_left, take);
-        memset(pool + POOL_BYTES - pool_left, 0, take); /* handed out once */
+        memcpy(p, pool + POOL_BYTES - pool_left, take); /* each byte handed out once */
         pool_left -= take;
         p += take;
         n -= take;
